@@ -1,0 +1,281 @@
+package registry_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+)
+
+// This file holds thin fronts for real registries: each passes requests
+// through to the registry and changes one thing about the exchange.
+
+func memHandler(referrers bool) http.Handler {
+	return ggcrregistry.New(
+		ggcrregistry.WithReferrersSupport(referrers),
+		ggcrregistry.Logger(log.New(io.Discard, "", 0)),
+	)
+}
+
+// serve serves h on loopback until the test ends and returns its host.
+func serve(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// subjectRegistry is go-containerregistry's registry with the referrers API,
+// answering a manifest PUT that has a subject with the OCI-Subject header,
+// as OCI 1.1 registries do.
+func subjectRegistry(t testing.TB) string {
+	inner := memHandler(true)
+	return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var m struct {
+				Subject *struct {
+					Digest string `json:"digest"`
+				} `json:"subject"`
+			}
+			if json.Unmarshal(body, &m) == nil && m.Subject != nil {
+				w.Header().Set("OCI-Subject", m.Subject.Digest)
+			}
+		}
+		inner.ServeHTTP(w, r)
+	}))
+}
+
+// tokenRegistry is go-containerregistry's registry behind Docker token auth:
+// GET /token hands out a token naming the requested scopes (anonymous
+// access is granted everything asked for), and registry requests need a
+// current token whose scope covers the repository and action. Bumping the
+// returned generation expires every token handed out so far. It returns the
+// host, a count of token requests and the generation.
+func tokenRegistry(t testing.TB) (string, *atomic.Int64, *atomic.Int64) {
+	inner := memHandler(false)
+	tokens, gen := &atomic.Int64{}, &atomic.Int64{}
+	host := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			tokens.Add(1)
+			tok := fmt.Sprintf("tok:%d:%s", gen.Load(), strings.Join(r.URL.Query()["scope"], " "))
+			json.NewEncoder(w).Encode(map[string]any{"token": tok, "expires_in": 300})
+			return
+		}
+		need := requiredScope(r)
+		prefix := fmt.Sprintf("Bearer tok:%d:", gen.Load())
+		auth := r.Header.Get("Authorization")
+		if !strings.HasPrefix(auth, prefix) || !covers(strings.Fields(strings.TrimPrefix(auth, prefix)), need) {
+			io.Copy(io.Discard, r.Body)
+			challenge := fmt.Sprintf(`Bearer realm="http://%s/token",service="test"`, r.Host)
+			if need != "" {
+				challenge += fmt.Sprintf(`,scope=%q`, need)
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	return host, tokens, gen
+}
+
+// noDigestOnHead is go-containerregistry's registry with Docker-Content-Digest
+// dropped from HEAD answers, as some registries and proxies do.
+func noDigestOnHead(t testing.TB) string {
+	inner := memHandler(false)
+	return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w = &dropHeader{ResponseWriter: w, name: "Docker-Content-Digest"}
+		}
+		inner.ServeHTTP(w, r)
+	}))
+}
+
+type dropHeader struct {
+	http.ResponseWriter
+	name string
+}
+
+func (d *dropHeader) WriteHeader(code int) {
+	d.Header().Del(d.name)
+	d.ResponseWriter.WriteHeader(code)
+}
+
+// requiredScope is the scope a request needs: "" for the ping, else
+// repository:<name>:<pull|push>.
+func requiredScope(r *http.Request) string {
+	p := strings.TrimPrefix(r.URL.Path, "/v2/")
+	if p == "" || p == r.URL.Path {
+		return ""
+	}
+	if p == "_catalog" {
+		return "registry:catalog:*"
+	}
+	var repo string
+	for _, sep := range []string{"/manifests/", "/blobs/", "/tags/", "/referrers/"} {
+		if i := strings.Index(p, sep); i >= 0 {
+			repo = p[:i]
+			break
+		}
+	}
+	action := "pull"
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		action = "push"
+	}
+	return "repository:" + repo + ":" + action
+}
+
+func covers(granted []string, need string) bool {
+	if need == "" {
+		return true
+	}
+	needRes, needAction, _ := cutLast(need)
+	for _, g := range granted {
+		res, actions, _ := cutLast(g)
+		if res != needRes {
+			continue
+		}
+		for _, a := range strings.Split(actions, ",") {
+			if a == needAction || a == "*" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func cutLast(s string) (string, string, bool) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+// A fault is what the faulty front does to one request.
+type fault int
+
+const (
+	pass            fault = iota
+	tooMany               // 429 with Retry-After: 0
+	serverError           // 500
+	badGateway            // 502
+	resetBefore           // connection reset before the registry sees the request
+	resetAfter            // forwarded, then the connection is reset instead of answering
+	badGatewayAfter       // forwarded, then 502 instead of the registry's answer
+	tooManyWait           // 429 with Retry-After: 1
+)
+
+func (f fault) String() string {
+	return [...]string{"pass", "429", "500", "502", "reset", "reset-after", "502-after", "429-wait"}[f]
+}
+
+// faultyFront passes requests to a real registry, and lets the test decide
+// per request what goes wrong. It records each request it sees.
+type faultyFront struct {
+	Host   string
+	proxy  *httputil.ReverseProxy
+	decide func(r *http.Request, n int) fault
+
+	mu   sync.Mutex
+	seen []seenRequest
+}
+
+type seenRequest struct {
+	Method, Path string
+	At           time.Time
+	Fault        fault
+}
+
+func newFaultyFront(t testing.TB, registryHost string, decide func(r *http.Request, n int) fault) *faultyFront {
+	t.Helper()
+	target := &url.URL{Scheme: "http", Host: registryHost}
+	f := &faultyFront{proxy: httputil.NewSingleHostReverseProxy(target), decide: decide}
+	f.proxy.ErrorLog = log.New(io.Discard, "", 0)
+	f.Host = serve(t, f)
+	return f
+}
+
+func (f *faultyFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// decide runs under the lock, so its own state needs none.
+	f.mu.Lock()
+	fa := pass
+	if f.decide != nil {
+		fa = f.decide(r, len(f.seen))
+	}
+	f.seen = append(f.seen, seenRequest{Method: r.Method, Path: r.URL.Path, At: time.Now(), Fault: fa})
+	f.mu.Unlock()
+
+	switch fa {
+	case pass:
+		f.proxy.ServeHTTP(w, r)
+	case tooMany:
+		w.Header().Set("Retry-After", "0")
+		http.Error(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`, http.StatusTooManyRequests)
+	case tooManyWait:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`, http.StatusTooManyRequests)
+	case serverError:
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	case badGateway:
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+	case resetBefore:
+		io.Copy(io.Discard, r.Body)
+		reset(w)
+	case resetAfter, badGatewayAfter:
+		rec := httptest.NewRecorder()
+		f.proxy.ServeHTTP(rec, r)
+		if fa == resetAfter {
+			reset(w)
+		} else {
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		}
+	}
+}
+
+// reset closes the client's connection with a TCP RST.
+func reset(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	conn.Close()
+}
+
+// requests returns what the front has seen so far, matching keep (all when
+// nil).
+func (f *faultyFront) requests(keep func(seenRequest) bool) []seenRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []seenRequest
+	for _, s := range f.seen {
+		if keep == nil || keep(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,229 @@
+package cosign_test
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/signet-project/signet/internal/testenv"
+	"github.com/signet-project/signet/registry"
+	"github.com/signet-project/signet/signature"
+	"github.com/signet-project/signet/signature/cosign"
+)
+
+// cosignVerify runs the real cosign's offline, key-based verify of ref.
+func cosignVerify(t *testing.T, bin, pub, ref string) (string, error) {
+	t.Helper()
+	args := []string{"verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry", "--allow-insecure-registry"}
+	if strings.HasSuffix(bin, "cosign-v3") {
+		// A bundle would hide the legacy .sig from v3 (cosign-format.md §5).
+		args = append(args, "--new-bundle-format=false")
+	}
+	cmd := exec.Command(bin, append(args, ref)...)
+	cmd.Env = cosignEnv(t)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// cosignEnv keeps cosign's TUF cache and config inside the test, and off
+// the network.
+func cosignEnv(t *testing.T) []string {
+	home := t.TempDir()
+	return append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "COSIGN_PASSWORD=", "SIGSTORE_NO_CACHE=true")
+}
+
+func writePub(t *testing.T, k memKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "key.pub")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// signIndex signs an index and every child the way signet sign does, with
+// the index's tag as identity for all of them.
+func signIndex(t *testing.T, reg *registry.Client, key memKey, tagRef string, children map[string]string) []signature.Subject {
+	t.Helper()
+	ctx := context.Background()
+	idx := subject(t, reg, tagRef)
+	subjects := []signature.Subject{idx}
+	for _, d := range children {
+		s := subject(t, reg, idx.Repo.String()+"@"+d)
+		s.Identity = idx.Identity
+		subjects = append(subjects, s)
+	}
+	f := cosign.NewFormat(cosign.NewStore(reg), key, nil, nil)
+	for _, s := range subjects {
+		if _, err := f.Sign(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return subjects
+}
+
+func TestCosignVerifiesSignet(t *testing.T) {
+	tr := testenv.DockerRegistry(t)
+	reg, err := registry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, children := testenv.SeedImage(t, tr.Host, "interop/app", "v1", []string{"linux/amd64", "linux/arm64", "linux/arm/v7"})
+	key := newKey(t)
+	subjects := signIndex(t, reg, key, tr.Host+"/interop/app:v1", children)
+	pub := writePub(t, key)
+	wrong := writePub(t, newKey(t))
+	for _, bin := range []string{testenv.Tool(t, "cosign-v2"), testenv.Tool(t, "cosign-v3")} {
+		t.Run(filepath.Base(bin), func(t *testing.T) {
+			for _, s := range subjects {
+				out, err := cosignVerify(t, bin, pub, s.Name().String())
+				if !strings.Contains(out, "The signatures were verified against the specified public key") {
+					t.Errorf("%s verify output lacks the verification line:\n%s", filepath.Base(bin), out)
+				}
+				if err != nil {
+					t.Errorf("%s verify %s (%s): %v\n%s", filepath.Base(bin), s.Name(), s.MediaType, err, out)
+				}
+				if out, err := cosignVerify(t, bin, wrong, s.Name().String()); err == nil {
+					t.Errorf("%s verify with the wrong key accepted %s:\n%s", filepath.Base(bin), s.Name(), out)
+				}
+			}
+		})
+	}
+}
+
+// TestSignetVerifiesCosign has the real cosign sign (v2, and v3 in legacy
+// mode), then signet verify, append its own signature, and cosign verify
+// both keys afterwards: appends in either direction keep the other's layer.
+func TestSignetVerifiesCosign(t *testing.T) {
+	ctx := context.Background()
+	tr := testenv.DockerRegistry(t)
+	reg, err := registry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, bin := range []string{testenv.Tool(t, "cosign-v2"), testenv.Tool(t, "cosign-v3")} {
+		t.Run(filepath.Base(bin), func(t *testing.T) {
+			repo := "fromcosign/v" + string(rune('2'+i))
+			testenv.SeedSingle(t, tr.Host, repo, "v1")
+			s := subject(t, reg, tr.Host+"/"+repo+":v1")
+			dir := t.TempDir()
+			gen := exec.Command(bin, "generate-key-pair")
+			gen.Dir, gen.Env = dir, cosignEnv(t)
+			if out, err := gen.CombinedOutput(); err != nil {
+				t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+			}
+			args := []string{"sign", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false", "-y",
+				"--allow-http-registry", "--allow-insecure-registry"}
+			if strings.HasSuffix(bin, "cosign-v3") {
+				args = append(args, "--new-bundle-format=false", "--use-signing-config=false")
+			}
+			sign := exec.Command(bin, append(args, s.Name().String())...)
+			sign.Env = cosignEnv(t)
+			if out, err := sign.CombinedOutput(); err != nil {
+				t.Fatalf("cosign sign: %v\n%s", err, out)
+			}
+			cosignPub := readPub(t, filepath.Join(dir, "cosign.pub"))
+			store := cosign.NewStore(reg)
+			if _, err := cosign.NewVerifier(store, signature.KeyTrust{Key: cosignPub}).Verify(ctx, s); err != nil {
+				t.Fatalf("signet verify of cosign's signature: %v", err)
+			}
+			key := newKey(t)
+			if r, err := cosign.NewFormat(store, key, nil, nil).Sign(ctx, s); err != nil || r.Skipped {
+				t.Fatalf("signet append = %+v, %v", r, err)
+			}
+			for _, p := range []string{filepath.Join(dir, "cosign.pub"), writePub(t, key)} {
+				if out, err := cosignVerify(t, bin, p, s.Name().String()); err != nil {
+					t.Errorf("cosign verify after signet appended (%s): %v\n%s", p, err, out)
+				}
+			}
+			// And cosign appending to a .sig signet wrote.
+			s2repo := repo + "-b"
+			testenv.SeedSingle(t, tr.Host, s2repo, "v1")
+			s2 := subject(t, reg, tr.Host+"/"+s2repo+":v1")
+			if _, err := cosign.NewFormat(store, key, nil, nil).Sign(ctx, s2); err != nil {
+				t.Fatal(err)
+			}
+			sign = exec.Command(bin, append(args, s2.Name().String())...)
+			sign.Env = cosignEnv(t)
+			if out, err := sign.CombinedOutput(); err != nil {
+				t.Fatalf("cosign sign on signet's .sig: %v\n%s", err, out)
+			}
+			att, err := store.Fetch(ctx, s2.Repo, s2.Digest, cosign.SignatureSuffix)
+			if err != nil || len(att.Layers) != 2 {
+				t.Fatalf("after cosign appended: %+v, %v; want 2 layers", att, err)
+			}
+			for _, k := range []any{key.Public(), cosignPub} {
+				if _, err := cosign.NewVerifier(store, signature.KeyTrust{Key: k}).Verify(ctx, s2); err != nil {
+					t.Errorf("signet verify after cosign appended: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func readPub(t *testing.T, path string) any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s holds no PEM", path)
+	}
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// TestPodmanVerifiesSignet runs containers/image's policy evaluation (the
+// code podman, skopeo and CRI-O run) with podman's default signedIdentity,
+// pulling by tag, for the index and every platform instance.
+func TestPodmanVerifiesSignet(t *testing.T) {
+	bin := testenv.Tool(t, "podman-verify")
+	tr := testenv.DockerRegistry(t)
+	reg, err := registry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, children := testenv.SeedImage(t, tr.Host, "podman/app", "v1", []string{"linux/amd64", "linux/arm64"})
+	testenv.SeedImage(t, tr.Host, "podman/app", "unsigned", []string{"linux/amd64", "linux/arm64"})
+	key := newKey(t)
+	signIndex(t, reg, key, tr.Host+"/podman/app:v1", children)
+	pub := writePub(t, key)
+
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, append([]string{"--key", pub, "--insecure", "--identity", "default"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := run(tr.Host + "/podman/app:v1")
+	if err != nil {
+		t.Fatalf("podman policy rejected signet's signatures:\n%s", out)
+	}
+	if n := strings.Count(out, `"allowed":true`); n != 3 {
+		t.Errorf("allowed instances = %d; want 3 (index + 2 platforms):\n%s", n, out)
+	}
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		if out, err := run("--platform", p, tr.Host+"/podman/app:v1"); err != nil {
+			t.Errorf("podman pull --platform %s rejected: %v\n%s", p, err, out)
+		}
+	}
+	out, err = run(tr.Host + "/podman/app:unsigned")
+	if err == nil || !strings.Contains(out, "no signature exists") {
+		t.Errorf("podman policy accepted an unsigned image (err %v):\n%s", err, out)
+	}
+	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() != 1 {
+		t.Errorf("podman-verify exit = %d; want 1 (denied)\n%s", ee.ExitCode(), out)
+	}
+}
