@@ -1,0 +1,270 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/signet-project/signet/registry"
+	"github.com/signet-project/signet/signature"
+)
+
+// Target is one thing a user asked to sign or verify: a reference as they
+// wrote it, and where they wrote it.
+type Target struct {
+	// Ref is a tag or digest reference.
+	Ref string
+	// Source locates the target for error messages ("catalog.yaml:12",
+	// "argument 2").
+	Source string
+	// Recursive signs an index's children (nested indexes included) as
+	// well as the index itself.
+	Recursive bool
+	// Settings overrides the run's key, formats and attestations.
+	Settings Settings
+}
+
+// Settings are what a catalog entry may override per image.
+type Settings struct {
+	Key     string   `json:"key,omitempty" yaml:"key,omitempty"`
+	Formats []string `json:"formats,omitempty" yaml:"formats,omitempty"`
+	Attest  []string `json:"attest,omitempty" yaml:"attest,omitempty"`
+}
+
+// Item is one manifest the plan will sign: its subject, and where it came
+// from.
+type Item struct {
+	signature.Subject
+	// Ref is the reference the user named that led here.
+	Ref string
+	// Source locates that reference.
+	Source string
+	// Parent is the digest of the index that listed this manifest, if any.
+	Parent string
+	Settings
+}
+
+// Failure is a target the planner could not turn into items.
+type Failure struct {
+	Ref    string `json:"reference"`
+	Source string `json:"source,omitempty"`
+	Error  string `json:"error"`
+}
+
+// Plan is the deduplicated list of manifests a run will touch.
+type Plan struct {
+	Items    []Item
+	Failures []Failure
+	// Targets is how many targets were planned.
+	Targets int
+	// Duplicates counts manifests reached more than once (several tags, or
+	// a digest listed twice) and planned once.
+	Duplicates int
+}
+
+// Indexes returns how many planned items are image indexes.
+func (p *Plan) Indexes() int {
+	n := 0
+	for _, it := range p.Items {
+		if it.Index {
+			n++
+		}
+	}
+	return n
+}
+
+// ManifestReader is what planning needs from a registry.
+type ManifestReader interface {
+	Manifest(ctx context.Context, ref name.Reference) (*registry.Manifest, error)
+}
+
+// Planner turns targets into a plan.
+type Planner struct {
+	reg     ManifestReader
+	workers int
+	opts    []name.Option
+}
+
+// NewPlanner returns a planner reading manifests from reg with up to workers
+// concurrent requests.
+func NewPlanner(reg ManifestReader, workers int, opts ...name.Option) *Planner {
+	if workers < 1 {
+		workers = 1
+	}
+	return &Planner{reg: reg, workers: workers, opts: opts}
+}
+
+// Plan resolves every target concurrently. A target that cannot be resolved
+// becomes a Failure and never stops the others. Items come out in a stable
+// order (by target, then index before children in index order), so a plan
+// printed twice reads the same.
+func (p *Planner) Plan(ctx context.Context, targets []Target) (*Plan, error) {
+	results := make([][]Item, len(targets))
+	fails := make([]*Failure, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.workers)
+	for i, t := range targets {
+		g.Go(func() error {
+			items, err := p.expand(gctx, t)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fails[i] = &Failure{Ref: t.Ref, Source: t.Source, Error: err.Error()}
+				return nil
+			}
+			results[i] = items
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	plan := &Plan{Targets: len(targets)}
+	seen := make(map[string]bool)
+	for i := range targets {
+		if fails[i] != nil {
+			plan.Failures = append(plan.Failures, *fails[i])
+			continue
+		}
+		for _, it := range results[i] {
+			k := it.Repo.String() + "@" + it.Digest.String()
+			if seen[k] {
+				plan.Duplicates++
+				continue
+			}
+			seen[k] = true
+			plan.Items = append(plan.Items, it)
+		}
+	}
+	return plan, nil
+}
+
+// errNotImage marks a manifest that is not a container image or index.
+var errNotImage = errors.New("not a container image")
+
+func (p *Planner) expand(ctx context.Context, t Target) ([]Item, error) {
+	ref, err := name.ParseReference(t.Ref, p.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("parsing reference %q: %w", t.Ref, err)
+	}
+	m, err := p.reg.Manifest(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", ref, err)
+	}
+	identity := ref.Context().Name()
+	if tag, ok := ref.(name.Tag); ok {
+		identity = tag.Name()
+	}
+	root := Item{
+		Subject: signature.Subject{
+			Repo: ref.Context(), Digest: m.Digest, MediaType: m.MediaType, Size: m.Size, Identity: identity,
+		},
+		Ref: t.Ref, Source: t.Source, Settings: t.Settings,
+	}
+	switch types.MediaType(m.MediaType) {
+	case types.OCIImageIndex, types.DockerManifestList:
+		root.Index = true
+		items := []Item{root}
+		if !t.Recursive {
+			return items, nil
+		}
+		return p.children(ctx, root, m.Body, items, 0)
+	case types.OCIManifestSchema1, types.DockerManifestSchema2:
+		if err := checkImage(m.Body); err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		return []Item{root}, nil
+	default:
+		return nil, fmt.Errorf("%s has media type %q: %w (want an image manifest or index)", ref, m.MediaType, errNotImage)
+	}
+}
+
+// maxDepth bounds nested indexes; real images nest at most once or twice,
+// and a cycle (an index listing itself by digest is impossible, but a
+// registry bug is not) must not recurse forever.
+const maxDepth = 8
+
+func (p *Planner) children(ctx context.Context, parent Item, body []byte, items []Item, depth int) ([]Item, error) {
+	if depth >= maxDepth {
+		return nil, fmt.Errorf("index %s nests deeper than %d levels", parent.Digest, maxDepth)
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("decoding index %s: %w", parent.Digest, err)
+	}
+	for _, d := range idx.Manifests {
+		child := parent
+		child.Subject.Digest, child.Subject.MediaType, child.Subject.Size = d.Digest, string(d.MediaType), d.Size
+		child.Subject.Platform, child.Subject.Index = "", false
+		child.Parent = parent.Digest.String()
+		if d.Platform != nil {
+			child.Subject.Platform = d.Platform.String()
+		}
+		switch d.MediaType {
+		case types.OCIImageIndex, types.DockerManifestList:
+			child.Subject.Index = true
+			m, err := p.reg.Manifest(ctx, parent.Repo.Digest(d.Digest.String()))
+			if err != nil {
+				return nil, fmt.Errorf("reading nested index %s: %w", d.Digest, err)
+			}
+			items = append(items, child)
+			if items, err = p.children(ctx, child, m.Body, items, depth+1); err != nil {
+				return nil, err
+			}
+		default:
+			// Children are taken from the index already fetched: their
+			// digests, types and sizes are all the signatures need.
+			items = append(items, child)
+		}
+	}
+	return items, nil
+}
+
+// checkImage rejects OCI artifacts that are not container images (Helm
+// charts, signatures, SBOMs pushed as manifests): signing them as images
+// would mislead a verifier about what was vouched for.
+func checkImage(body []byte) error {
+	var m struct {
+		ArtifactType string `json:"artifactType"`
+		Config       struct {
+			MediaType string `json:"mediaType"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("decoding manifest: %w", err)
+	}
+	switch types.MediaType(m.Config.MediaType) {
+	case types.OCIConfigJSON, types.DockerConfigJSON:
+		if m.ArtifactType == "" {
+			return nil
+		}
+	}
+	kind := m.ArtifactType
+	if kind == "" {
+		kind = m.Config.MediaType
+	}
+	return fmt.Errorf("%w: it is an artifact of type %q", errNotImage, kind)
+}
+
+// Repositories returns the distinct repositories of the plan, sorted.
+func (p *Plan) Repositories() []string {
+	set := map[string]bool{}
+	for _, it := range p.Items {
+		set[it.Repo.String()] = true
+	}
+	out := make([]string, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,484 @@
+package batch
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Report is what a batch run did, for --report (JSON) and --summary-md
+// (Markdown). Add is safe for concurrent use; set the exported run fields
+// (Key, Workers, …, FinishedAt) before the run starts or after it ends.
+type Report struct {
+	// Tool is "signet <version>".
+	Tool        string    `json:"tool"`
+	StartedAt   time.Time `json:"startedAt"`
+	FinishedAt  time.Time `json:"finishedAt,omitzero"`
+	Key         string    `json:"key,omitempty"`
+	Workers     int       `json:"workers,omitempty"`
+	HSMSessions int       `json:"hsmSessions,omitempty"`
+	Shard       string    `json:"shard,omitempty"`
+	DryRun      bool      `json:"dryRun,omitempty"`
+
+	Counts Counts `json:"counts"`
+	// Manifests are in plan order, each with its formats in the order
+	// their outcomes arrived.
+	Manifests []ManifestReport `json:"manifests"`
+	// Failures are the targets that could not be planned.
+	Failures []Failure `json:"failures,omitempty"`
+
+	mu     sync.Mutex
+	index  map[string]int // JournalSubject → position in Manifests
+	failed map[int]bool   // positions with a failed format
+}
+
+// Counts are a report's headline numbers.
+type Counts struct {
+	Targets int `json:"targets"`
+	// Manifests and Indexes count planned manifests (after --shard).
+	Manifests int `json:"manifests"`
+	Indexes   int `json:"indexes"`
+	// Signatures are new signatures written, Present those found already
+	// there, FromJournal those an earlier run recorded.
+	Signatures  int `json:"signatures"`
+	Present     int `json:"present"`
+	FromJournal int `json:"fromJournal"`
+	// Failed counts manifests with at least one failed format.
+	Failed int `json:"failed"`
+	// Unfinished counts manifests that never started (the run was
+	// interrupted); always 0 in a dry run.
+	Unfinished   int `json:"unfinished,omitempty"`
+	PlanFailures int `json:"planFailures"`
+	Duplicates   int `json:"duplicates"`
+}
+
+// ManifestReport is one planned manifest and what each format did to it.
+type ManifestReport struct {
+	// Reference is the reference the user named that led here.
+	Reference  string         `json:"reference"`
+	Repository string         `json:"repository"`
+	Digest     string         `json:"digest"`
+	MediaType  string         `json:"mediaType,omitempty"`
+	Platform   string         `json:"platform,omitempty"`
+	Parent     string         `json:"parent,omitempty"`
+	Source     string         `json:"source,omitempty"`
+	Formats    []FormatReport `json:"formats"`
+}
+
+// FormatReport is one outcome.
+type FormatReport struct {
+	Format string `json:"format"`
+	// Status is one of StatusSigned, StatusPresent, StatusJournal or
+	// StatusFailed.
+	Status string `json:"status"`
+	// Signature is the signature manifest's digest.
+	Signature  string  `json:"signature,omitempty"`
+	Attempts   int     `json:"attempts,omitempty"`
+	DurationMS float64 `json:"durationMs,omitempty"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// FormatReport statuses.
+const (
+	StatusSigned  = "signed"  // a new signature was written
+	StatusPresent = "present" // an equivalent signature already existed
+	StatusJournal = "journal" // an earlier run's journal lists it
+	StatusFailed  = "failed"
+)
+
+// MarkdownLimit is the default size bound of WriteMarkdown: GitHub accepts
+// at most 1 MiB of $GITHUB_STEP_SUMMARY per step, and the margin leaves
+// room for whatever else the step appends.
+const MarkdownLimit = 1<<20 - 32<<10
+
+// NewReport returns a report for plan, listing its manifests in plan order
+// and its planning failures. plan may be nil (nothing planned yet); Add
+// then lists manifests as their outcomes arrive.
+func NewReport(tool string, plan *Plan) *Report {
+	r := &Report{Tool: tool, StartedAt: time.Now().UTC(), Manifests: []ManifestReport{}}
+	if plan == nil {
+		return r
+	}
+	r.Counts.Targets = plan.Targets
+	r.Counts.Duplicates = plan.Duplicates
+	r.Counts.PlanFailures = len(plan.Failures)
+	r.Failures = append(r.Failures, plan.Failures...)
+	r.index = make(map[string]int, len(plan.Items))
+	for _, it := range plan.Items {
+		r.addManifest(it)
+	}
+	return r
+}
+
+func (r *Report) addManifest(it Item) int {
+	if r.index == nil {
+		r.index = make(map[string]int)
+	}
+	k := JournalSubject(it)
+	if i, ok := r.index[k]; ok {
+		return i
+	}
+	r.index[k] = len(r.Manifests)
+	r.Manifests = append(r.Manifests, ManifestReport{
+		Reference: it.Ref, Repository: it.Repo.Name(), Digest: it.Digest.String(), MediaType: it.MediaType,
+		Platform: it.Platform, Parent: it.Parent, Source: it.Source, Formats: []FormatReport{},
+	})
+	r.Counts.Manifests++
+	if it.Index {
+		r.Counts.Indexes++
+	}
+	return len(r.Manifests) - 1
+}
+
+// Status maps an outcome to a FormatReport status: an error is
+// StatusFailed; Outcome.Journal (the runner found it in the journal and
+// sent nothing) is StatusJournal; Result.Skipped (the format found an
+// equivalent signature) is StatusPresent; anything else wrote a signature,
+// StatusSigned.
+func Status(o Outcome) string {
+	switch {
+	case o.Err != nil:
+		return StatusFailed
+	case o.Journal:
+		return StatusJournal
+	case o.Result.Skipped:
+		return StatusPresent
+	}
+	return StatusSigned
+}
+
+// Add records an outcome under its manifest. Safe for concurrent use.
+func (r *Report) Add(o Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := r.addManifest(o.Item)
+	fr := FormatReport{
+		Format: o.Format, Status: Status(o), Attempts: o.Attempts,
+		DurationMS: float64(o.Duration.Microseconds()) / 1000,
+	}
+	if o.Result.Digest != (v1.Hash{}) {
+		fr.Signature = o.Result.Digest.String()
+	}
+	switch fr.Status {
+	case StatusFailed:
+		fr.Error = o.Err.Error()
+		if r.failed == nil {
+			r.failed = make(map[int]bool)
+		}
+		if !r.failed[i] {
+			r.failed[i] = true
+			r.Counts.Failed++
+		}
+	case StatusJournal:
+		r.Counts.FromJournal++
+	case StatusPresent:
+		r.Counts.Present++
+	case StatusSigned:
+		r.Counts.Signatures++
+	}
+	r.Manifests[i].Formats = append(r.Manifests[i].Formats, fr)
+}
+
+// finish brings the derived fields up to date; r.mu is held.
+func (r *Report) finish() {
+	r.Key = redactKey(r.Key)
+	r.Counts.Unfinished = 0
+	if r.DryRun {
+		return
+	}
+	for _, m := range r.Manifests {
+		if len(m.Formats) == 0 {
+			r.Counts.Unfinished++
+		}
+	}
+}
+
+// ExitCode returns 0 when every planned manifest was signed (or already
+// was) and 2 when anything failed: a format, a target that could not be
+// planned, or a manifest an interrupted run never reached.
+func (r *Report) ExitCode() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.finish()
+	if r.Counts.Failed > 0 || r.Counts.PlanFailures > 0 || r.Counts.Unfinished > 0 {
+		return 2
+	}
+	return 0
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.finish()
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("writing JSON report: %w", err)
+	}
+	return nil
+}
+
+// WriteMarkdown writes a summary for $GITHUB_STEP_SUMMARY: the headline
+// counts, a table of failures, and a table per repository, in at most
+// limit bytes (MarkdownLimit when limit ≤ 0). A table that does not fit
+// is cut, ending with "… and N more (see the JSON report)"; failures come
+// first, so they are the last to be cut.
+func (r *Report) WriteMarkdown(w io.Writer, limit int) error {
+	if limit <= 0 {
+		limit = MarkdownLimit
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.finish()
+
+	var b strings.Builder
+	r.markdownHeader(&b)
+
+	var fails []string
+	for _, f := range r.Failures {
+		ref := mdCode(f.Ref)
+		if f.Source != "" {
+			ref += " (" + mdCell(f.Source, 200) + ")"
+		}
+		fails = append(fails, mdRow(ref, "", "plan", mdCell(f.Error, maxCell)))
+	}
+	for _, m := range r.Manifests {
+		for _, f := range m.Formats {
+			if f.Status == StatusFailed {
+				fails = append(fails, mdRow(mdCode(manifestRef(m)), mdCell(m.Platform, 100), mdCell(f.Format, 100), mdCell(f.Error, maxCell)))
+			}
+		}
+	}
+	if len(fails) > 0 {
+		writeTable(&b, limit, "\n### Failures\n\n", "| Reference | Platform | Format | Error |\n|---|---|---|---|\n", fails)
+	}
+
+	type repoCounts struct{ manifests, signed, present, journal, failed int }
+	repos := map[string]*repoCounts{}
+	for i, m := range r.Manifests {
+		c := repos[m.Repository]
+		if c == nil {
+			c = &repoCounts{}
+			repos[m.Repository] = c
+		}
+		c.manifests++
+		if r.failed[i] {
+			c.failed++
+		}
+		for _, f := range m.Formats {
+			switch f.Status {
+			case StatusSigned:
+				c.signed++
+			case StatusPresent:
+				c.present++
+			case StatusJournal:
+				c.journal++
+			}
+		}
+	}
+	names := make([]string, 0, len(repos))
+	for n := range repos {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var rows []string
+	for _, n := range names {
+		c := repos[n]
+		rows = append(rows, mdRow(mdCode(n), fmt.Sprint(c.manifests), fmt.Sprint(c.signed),
+			fmt.Sprint(c.present), fmt.Sprint(c.journal), fmt.Sprint(c.failed)))
+	}
+	if len(rows) > 0 {
+		writeTable(&b, limit, "\n### By repository\n\n", "| Repository | Manifests | New signatures | Already present | From journal | Failed manifests |\n|---|---:|---:|---:|---:|---:|\n", rows)
+	}
+
+	out := b.String()
+	if len(out) > limit { // only a limit smaller than the header gets here
+		out = truncateUTF8(out, limit)
+	}
+	if _, err := io.WriteString(w, out); err != nil {
+		return fmt.Errorf("writing Markdown summary: %w", err)
+	}
+	return nil
+}
+
+func (r *Report) markdownHeader(b *strings.Builder) {
+	c := r.Counts
+	b.WriteString("## signet batch\n\n")
+	switch {
+	case r.DryRun:
+		fmt.Fprintf(b, "**Dry run:** %s planned, nothing signed.\n", plural(c.Manifests, "manifest"))
+	case c.Failed > 0 || c.PlanFailures > 0 || c.Unfinished > 0:
+		var parts []string
+		if c.Failed > 0 {
+			parts = append(parts, fmt.Sprintf("%d of %s failed", c.Failed, plural(c.Manifests, "manifest")))
+		}
+		if c.PlanFailures > 0 {
+			parts = append(parts, fmt.Sprintf("%s could not be planned", plural(c.PlanFailures, "target")))
+		}
+		if c.Unfinished > 0 {
+			parts = append(parts, fmt.Sprintf("%s not started", plural(c.Unfinished, "manifest")))
+		}
+		fmt.Fprintf(b, "❌ **%s**\n", strings.Join(parts, ", "))
+	default:
+		fmt.Fprintf(b, "✅ **All %s signed**\n", plural(c.Manifests, "manifest"))
+	}
+	b.WriteString("\n| | Count |\n|---|---:|\n")
+	row := func(label string, n int) { fmt.Fprintf(b, "| %s | %d |\n", label, n) }
+	row("Targets", c.Targets)
+	row("Manifests", c.Manifests)
+	row("of which indexes", c.Indexes)
+	row("New signatures", c.Signatures)
+	row("Already present", c.Present)
+	row("From journal", c.FromJournal)
+	row("Failed manifests", c.Failed)
+	if c.Unfinished > 0 {
+		row("Not started", c.Unfinished)
+	}
+	row("Plan failures", c.PlanFailures)
+	row("Duplicates", c.Duplicates)
+
+	var info []string
+	if r.Tool != "" {
+		info = append(info, mdCell(r.Tool, 100))
+	}
+	if r.Key != "" {
+		info = append(info, "key "+mdCode(r.Key))
+	}
+	if r.Workers > 0 {
+		info = append(info, plural(r.Workers, "worker"))
+	}
+	if r.HSMSessions > 0 {
+		info = append(info, plural(r.HSMSessions, "HSM session"))
+	}
+	if r.Shard != "" {
+		info = append(info, "shard "+mdCell(r.Shard, 20))
+	}
+	if !r.FinishedAt.IsZero() && !r.StartedAt.IsZero() {
+		info = append(info, r.FinishedAt.Sub(r.StartedAt).Round(time.Second).String())
+	}
+	if len(info) > 0 {
+		fmt.Fprintf(b, "\n%s\n", strings.Join(info, " · "))
+	}
+}
+
+// maxCell bounds one error cell, so that one very long error (a registry's
+// HTML error page, say) cannot crowd out every other row.
+const maxCell = 1000
+
+// writeTable appends a titled table with as many rows as fit in limit,
+// then, if rows were left out, a line saying how many. If not even the
+// table's head fits, the title and that line stand alone.
+func writeTable(b *strings.Builder, limit int, title, head string, rows []string) {
+	size := len(title) + len(head)
+	for _, r := range rows {
+		size += len(r)
+	}
+	if b.Len()+size <= limit {
+		b.WriteString(title)
+		b.WriteString(head)
+		for _, r := range rows {
+			b.WriteString(r)
+		}
+		return
+	}
+	more := func(n int) string { return fmt.Sprintf("… and %d more (see the JSON report)\n", n) }
+	reserve := len(more(len(rows))) + 1
+	if b.Len()+len(title)+len(head)+reserve > limit {
+		if b.Len()+len(title)+reserve <= limit {
+			b.WriteString(title)
+			b.WriteString(more(len(rows)))
+		}
+		return
+	}
+	b.WriteString(title)
+	b.WriteString(head)
+	n := 0
+	for _, r := range rows {
+		if b.Len()+len(r)+reserve > limit {
+			break
+		}
+		b.WriteString(r)
+		n++
+	}
+	// A table ends at a blank line; without one GFM would read the note as
+	// another row.
+	b.WriteString("\n" + more(len(rows)-n))
+}
+
+func manifestRef(m ManifestReport) string {
+	if m.Reference != "" && (m.Platform == "" && m.Parent == "") {
+		return m.Reference
+	}
+	// A child of an index: its parent's reference is ambiguous without
+	// the platform column, but the digest is not.
+	return m.Repository + "@" + m.Digest
+}
+
+func mdRow(cells ...string) string { return "| " + strings.Join(cells, " | ") + " |\n" }
+
+// mdCell makes s safe inside a table cell: "|" would end the cell, a
+// newline the row, and "<" could start an HTML tag that swallows the
+// text.
+func mdCell(s string, max int) string {
+	s = truncateUTF8(strings.TrimSpace(s), max)
+	var b strings.Builder
+	for _, c := range s {
+		switch c {
+		case '|':
+			b.WriteString(`\|`)
+		case '\n':
+			b.WriteString("<br>")
+		case '\r':
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+// mdCode shows a reference as code; references hold no backticks or
+// pipes, but a report is no place to trust that.
+func mdCode(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "`" + strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(truncateUTF8(s, 500)) + "`"
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character,
+// ending with "…" when it cut.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ell = "…"
+	if n < len(ell) {
+		return ""
+	}
+	cut := n - len(ell)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ell
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,38 @@
+package hsm
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"io"
+)
+
+// Signer signs digests. Implementations are safe for concurrent use by many
+// goroutines; a PKCS#11 signer makes a caller wait for a free session, and the
+// wait ends early when ctx is done.
+type Signer interface {
+	// Public returns the public half of the key.
+	Public() crypto.PublicKey
+	// SignDigest signs digest, which the caller has already hashed with
+	// opts.HashFunc(). ECDSA signatures are ASN.1 DER; RSA signatures are
+	// PKCS#1 v1.5, or PSS when opts is *rsa.PSSOptions (salt length
+	// rsa.PSSSaltLengthAuto is treated as the hash length).
+	SignDigest(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error)
+}
+
+// Key is an open signing key.
+type Key interface {
+	Signer
+	// Sign implements crypto.Signer (x509.CreateCertificateRequest and the
+	// like need one); it is SignDigest with a background context.
+	Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error)
+	// Ref names the key for reports, journals and logs: the pkcs11 URI with
+	// every PIN attribute removed, or "file:" and the absolute path.
+	Ref() string
+	// Certificates returns the certificate chain stored with the key (leaf
+	// first), or nil when there is none.
+	Certificates() []*x509.Certificate
+	// Close releases the key's sessions; the module is finalised when its
+	// last key closes.
+	Close() error
+}

@@ -1,0 +1,126 @@
+package hsm
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/miekg/pkcs11"
+)
+
+// PoolStats are a PKCS#11 key's session-pool counters since Open.
+type PoolStats struct {
+	Sessions   int   // sessions in the pool (fixed at Open)
+	InUse      int   // sessions signing right now
+	Waits      int64 // signatures that found no free session and waited
+	Replaced   int64 // sessions closed and reopened after a session or device error
+	Relogins   int64 // logins made again after the token logged the process out
+	Refinds    int64 // key lookups after CKR_KEY_HANDLE_INVALID / CKR_OBJECT_HANDLE_INVALID
+	Signatures int64 // signatures made
+}
+
+// sessionPool is a fixed set of sessions handed out through a channel. The
+// sessions are opened once, at Open: SoftHSM 2.6.1 crashes when sessions are
+// opened and closed under load (SoftHSMv2#688), and network HSMs dislike
+// bursts of session setup. A zero handle in the channel is a hole left by
+// a replacement that could not open a new session; the next taker tries
+// again, so the pool never shrinks.
+type sessionPool struct {
+	ctx    *pkcs11.Ctx
+	slot   uint
+	free   chan pkcs11.SessionHandle
+	size   int
+	closed chan struct{}
+
+	inUse                                      atomic.Int64
+	waits, replaced, relogins, refinds, signed atomic.Int64
+}
+
+func newSessionPool(ctx *pkcs11.Ctx, slot uint, n int) (*sessionPool, error) {
+	p := &sessionPool{ctx: ctx, slot: slot, free: make(chan pkcs11.SessionHandle, n), size: n, closed: make(chan struct{})}
+	for i := 0; i < n; i++ {
+		sh, err := p.open()
+		if err != nil {
+			for len(p.free) > 0 {
+				_ = ctx.CloseSession(<-p.free)
+			}
+			return nil, err
+		}
+		p.free <- sh
+	}
+	return p, nil
+}
+
+// open opens a read-only session: signing needs no R/W session, and R/O
+// sessions do not count against a token's (often small) R/W limit.
+func (p *sessionPool) open() (pkcs11.SessionHandle, error) {
+	return p.ctx.OpenSession(p.slot, pkcs11.CKF_SERIAL_SESSION)
+}
+
+// acquire takes a free session, waiting for one while ctx allows.
+func (p *sessionPool) acquire(ctx context.Context) (pkcs11.SessionHandle, error) {
+	var sh pkcs11.SessionHandle
+	select {
+	case <-p.closed:
+		return 0, ErrClosed
+	case sh = <-p.free:
+	default:
+		p.waits.Add(1)
+		select {
+		case sh = <-p.free:
+		case <-p.closed:
+			return 0, ErrClosed
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	p.inUse.Add(1)
+	if sh == 0 {
+		var err error
+		if sh, err = p.open(); err != nil {
+			p.release(0)
+			return 0, err
+		}
+	}
+	return sh, nil
+}
+
+func (p *sessionPool) release(sh pkcs11.SessionHandle) {
+	p.inUse.Add(-1)
+	p.free <- sh
+}
+
+// replace swaps a failed session for a new one; when opening fails the
+// caller puts a hole (0) back instead. It closes the old one only when the
+// module still knows it: after CKR_SESSION_HANDLE_INVALID the handle number
+// may already belong to a session another goroutine just opened, and
+// closing it would break that one.
+func (p *sessionPool) replace(old pkcs11.SessionHandle, stillOpen bool) (pkcs11.SessionHandle, error) {
+	p.replaced.Add(1)
+	if stillOpen {
+		_ = p.ctx.CloseSession(old)
+	}
+	return p.open()
+}
+
+// closeAll waits for every session to come back and closes them. Callers
+// waiting in acquire get ErrClosed.
+func (p *sessionPool) closeAll() {
+	close(p.closed)
+	for i := 0; i < p.size; i++ {
+		if sh := <-p.free; sh != 0 {
+			_ = p.ctx.CloseSession(sh)
+		}
+	}
+}
+
+func (p *sessionPool) stats() PoolStats {
+	return PoolStats{
+		Sessions:   p.size,
+		InUse:      int(p.inUse.Load()),
+		Waits:      p.waits.Load(),
+		Replaced:   p.replaced.Load(),
+		Relogins:   p.relogins.Load(),
+		Refinds:    p.refinds.Load(),
+		Signatures: p.signed.Load(),
+	}
+}
