@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -160,10 +161,7 @@ func (p *Planner) expand(ctx context.Context, t Target) ([]Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", ref, err)
 	}
-	identity := ref.Context().Name()
-	if tag, ok := ref.(name.Tag); ok {
-		identity = tag.Name()
-	}
+	identity := Identity(ref)
 	root := Item{
 		Subject: signature.Subject{
 			Repo: ref.Context(), Digest: m.Digest, MediaType: m.MediaType, Size: m.Size, Identity: identity,
@@ -186,6 +184,25 @@ func (p *Planner) expand(ctx context.Context, t Target) ([]Item, error) {
 	default:
 		return nil, fmt.Errorf("%s has media type %q: %w (want an image manifest or index)", ref, m.MediaType, errNotImage)
 	}
+}
+
+// Identity returns the docker-reference a signature of ref should name:
+// "registry/repo:tag" when the user named a tag, including in the
+// "repo:tag@sha256:…" form buildx metadata yields (podman's default
+// signedIdentity needs the tag), and the bare repository otherwise.
+func Identity(ref name.Reference) string {
+	switch r := ref.(type) {
+	case name.Tag:
+		return r.Name()
+	case name.Digest:
+		// ggcr keeps a tag written before the digest only in the original
+		// text, so look for it there: a ':' after the last '/'.
+		named, _, _ := strings.Cut(r.String(), "@")
+		if i := strings.LastIndexByte(named, ':'); i > strings.LastIndexByte(named, '/') {
+			return r.Context().Tag(named[i+1:]).Name()
+		}
+	}
+	return ref.Context().Name()
 }
 
 // maxDepth bounds nested indexes; real images nest at most once or twice,

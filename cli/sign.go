@@ -10,10 +10,9 @@ import (
 
 	"github.com/signet-project/signet/batch"
 	"github.com/signet-project/signet/hsm"
-	"github.com/signet-project/signet/signature/cosign"
 )
 
-// keyFlags are the flags of every command that signs.
+// keyFlags are the flags of every command that opens a signing key.
 type keyFlags struct {
 	key      string
 	sessions int
@@ -24,110 +23,46 @@ func (k *keyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&k.sessions, "hsm-sessions", runtime.NumCPU(), "PKCS#11 sessions shared by all workers")
 }
 
-func (k *keyFlags) ref() (string, error) {
+func (k *keyFlags) open(ctx context.Context) (hsm.Key, error) {
 	ref := k.key
 	if ref == "" {
 		ref = os.Getenv("SIGNET_KEY")
 	}
 	if ref == "" {
-		return "", usageErr("no signing key: pass --key KEYREF (a pkcs11: URI or a key file) or set SIGNET_KEY")
-	}
-	return ref, nil
-}
-
-func (k *keyFlags) open(ctx context.Context) (hsm.Key, error) {
-	ref, err := k.ref()
-	if err != nil {
-		return nil, err
+		return nil, usageErr("no signing key: pass --key KEYREF (a pkcs11: URI or a key file) or set SIGNET_KEY")
 	}
 	if k.sessions < 1 {
 		return nil, usageErr("--hsm-sessions must be at least 1, got %d", k.sessions)
 	}
 	key, err := hsm.Open(ctx, ref, hsm.WithSessions(k.sessions))
 	if err != nil {
-		return nil, usageErr("opening key: %w", err)
+		return nil, usageErr("%w", err)
 	}
 	return key, nil
 }
 
-type signFlags struct {
-	keyFlags
-	recursive bool
-	workers   int
-}
-
 func newSignCmd(g *globals) *cobra.Command {
-	var f signFlags
+	var f runFlags
 	cmd := &cobra.Command{
 		Use:   "sign [--key KEYREF] IMAGE...",
-		Short: "Sign images (tags or digests) in cosign format; indexes with every child",
-		Args:  cobra.MinimumNArgs(1),
+		Short: "Sign images (tags or digests); an index is signed with every child",
+		Long: `Sign signs each image named on the command line. An image index is signed
+together with every child manifest (nested indexes included), each signature
+naming the index's tag as identity, so podman verifies whichever platform it
+pulls. Signing again with the same key is a no-op.
+
+Exit status: 0 when everything was signed, 2 when some manifests failed
+(each is listed), 1 for usage or configuration errors.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runSign(cmd.Context(), g, &f, args)
+			targets := make([]batch.Target, len(args))
+			for i, a := range args {
+				targets[i] = batch.Target{Ref: a, Source: fmt.Sprintf("argument %d", i+1), Recursive: f.recursive}
+			}
+			return f.run(cmd.Context(), g, targets, nil)
 		},
 	}
-	f.keyFlags.register(cmd)
-	cmd.Flags().BoolVar(&f.recursive, "recursive", true, "sign every child manifest of an index, nested indexes included")
-	cmd.Flags().IntVar(&f.workers, "workers", 8, "manifests signed concurrently")
+	f.perManifest = true
+	f.register(cmd, 8)
 	return cmd
-}
-
-func runSign(ctx context.Context, g *globals, f *signFlags, args []string) error {
-	if f.workers < 1 {
-		return usageErr("--workers must be at least 1, got %d", f.workers)
-	}
-	reg, err := g.registry()
-	if err != nil {
-		return err
-	}
-	key, err := f.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer key.Close()
-
-	targets := make([]batch.Target, len(args))
-	for i, a := range args {
-		targets[i] = batch.Target{Ref: a, Source: fmt.Sprintf("argument %d", i+1), Recursive: f.recursive}
-	}
-	plan, err := batch.NewPlanner(reg, f.workers).Plan(ctx, targets)
-	if err != nil {
-		return err
-	}
-	format := cosign.NewFormat(cosign.NewStore(reg), key, nil, nil)
-	runner := &batch.Runner{
-		Workers: f.workers,
-		Formats: func(batch.Item) ([]batch.Format, error) { return []batch.Format{format}, nil },
-	}
-	outcomes := runner.Run(ctx, plan.Items)
-
-	failed := len(plan.Failures)
-	for _, fl := range plan.Failures {
-		fmt.Fprintf(g.stdout, "FAILED   %s (%s): %s\n", fl.Ref, fl.Source, fl.Error)
-	}
-	for _, o := range outcomes {
-		state := "signed "
-		switch {
-		case o.Err != nil:
-			state = "FAILED "
-			failed++
-		case o.Result.Skipped:
-			state = "present"
-		}
-		line := fmt.Sprintf("%s  %s  %s", state, o.Format, o.Item.Name())
-		if o.Item.Platform != "" {
-			line += " " + o.Item.Platform
-		}
-		if o.Err != nil {
-			line += ": " + o.Err.Error()
-		}
-		fmt.Fprintln(g.stdout, line)
-	}
-	if ctx.Err() != nil {
-		return failedErr("interrupted: %d of %d manifests done", len(outcomes), len(plan.Items))
-	}
-	if failed > 0 {
-		return failedErr("%d of %d failed", failed, len(plan.Items)+len(plan.Failures))
-	}
-	return nil
 }

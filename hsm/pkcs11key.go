@@ -382,7 +382,7 @@ func (k *PKCS11Key) find(u *URI) error {
 	}
 	switch len(hs) {
 	case 0:
-		return fmt.Errorf("no private key %s on token %q (module %s); list the token's keys with signet's key listing or pkcs11-tool -O", describeKey(u.Object, u.ID), t.label, t.mod.path)
+		return fmt.Errorf("no private key %s on token %q (module %s); list the token's keys with: signet keys list --module MODULE", describeKey(u.Object, u.ID), t.label, t.mod.path)
 	case 1:
 	default:
 		return fmt.Errorf("ambiguous key: several private keys %s on token %q; add id= to the URI to pick one", describeKey(u.Object, u.ID), t.label)

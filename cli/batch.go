@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"errors"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-project/signet/batch"
+)
+
+func newBatchCmd(g *globals) *cobra.Command {
+	var f runFlags
+	var catalog string
+	cmd := &cobra.Command{
+		Use:   "batch --catalog FILE|- [--key KEYREF] [flags]",
+		Short: "Sign a whole catalog of images concurrently",
+		Long: `Batch signs every image of a catalog through a bounded pool of workers that
+share one key and one pool of HSM sessions.
+
+The catalog is auto-detected: plain text (one reference per line, # comments);
+YAML or JSON with "defaults" and "images" (references, "repository:" entries
+with tag globs, "registry:" entries with repository globs, per-entry key,
+formats, attest and recursive); or the metadata file docker buildx / buildctl
+write with --metadata-file.
+
+Planning resolves tags to digests, expands indexes into their children and
+signs each manifest once per key however many tags point at it. With
+--journal, a rerun after a crash or Ctrl-C signs exactly what is left.
+
+Exit status: 0 when everything was signed, 2 when some images failed (listed,
+and in --report), 1 for usage or configuration errors.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if catalog == "" {
+				return usageErr("pass --catalog FILE (or - for standard input)")
+			}
+			var r io.Reader = os.Stdin
+			if catalog != "-" {
+				file, err := os.Open(catalog)
+				if err != nil {
+					return usageErr("reading catalog: %w", err)
+				}
+				defer file.Close()
+				r = file
+			}
+			cat, err := batch.ParseCatalog(r, catalog)
+			if err != nil {
+				var ce *batch.CatalogError
+				if errors.As(err, &ce) {
+					return usageErr("the catalog has errors; nothing was signed:\n%w", err)
+				}
+				return usageErr("reading catalog: %w", err)
+			}
+			reg, err := g.registry()
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("recursive") {
+				cat.Defaults.Recursive = &f.recursive
+			}
+			targets, failures := cat.Targets(cmd.Context(), reg, f.workers)
+			return f.run(cmd.Context(), g, targets, failures)
+		},
+	}
+	f.listTags = true
+	f.register(cmd, 16)
+	cmd.Flags().StringVar(&catalog, "catalog", "", "catalog file, or - for standard input")
+	return cmd
+}

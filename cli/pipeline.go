@@ -1,0 +1,336 @@
+package cli
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-project/signet/batch"
+	"github.com/signet-project/signet/hsm"
+	"github.com/signet-project/signet/signature/cosign"
+)
+
+// runFlags are the flags shared by every command that signs through the
+// batch engine (sign, batch, attest).
+type runFlags struct {
+	keyFlags
+	workers   int
+	formats   []string
+	attest    []string
+	recursive bool
+	journal   string
+	report    string
+	summaryMD string
+	shard     string
+	dryRun    bool
+	retries   int
+	grace     time.Duration
+	certChain string
+	// listTags lists each repository's tags once instead of probing every
+	// .sig tag; batch turns it on (it owns its catalog), sign does not.
+	listTags bool
+	// perManifest prints one line per outcome (sign); batch prints a
+	// summary and leaves the detail to the report.
+	perManifest bool
+}
+
+func (f *runFlags) register(cmd *cobra.Command, workers int) {
+	f.keyFlags.register(cmd)
+	fl := cmd.Flags()
+	fl.IntVar(&f.workers, "workers", workers, "manifests signed concurrently (workers share the HSM sessions)")
+	fl.StringSliceVar(&f.formats, "format", []string{"cosign"}, "signature formats: cosign, notation, sigstore-bundle")
+	fl.StringSliceVar(&f.attest, "attest", nil, "attestations to sign beside each signature: provenance, or FILE=PREDICATE-TYPE")
+	fl.BoolVar(&f.recursive, "recursive", true, "sign every child manifest of an index, nested indexes included")
+	fl.StringVar(&f.journal, "journal", "", "append-only journal: a rerun skips what it lists")
+	fl.StringVar(&f.report, "report", "", "write a JSON report to this file")
+	fl.StringVar(&f.summaryMD, "summary-md", "", "write a Markdown summary to this file (for $GITHUB_STEP_SUMMARY)")
+	fl.StringVar(&f.shard, "shard", "", "sign only shard I of N (I/N) of the planned manifests")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan and its counts; sign nothing")
+	fl.IntVar(&f.retries, "retries", 2, "extra attempts for an item whose registry errors outlive per-request retries")
+	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, time in-flight items get to finish")
+	fl.StringVar(&f.certChain, "cert-chain", "", "PEM certificate chain (leaf first) when it is not stored with the key")
+}
+
+func (f *runFlags) validate() error {
+	if f.workers < 1 {
+		return usageErr("--workers must be at least 1, got %d", f.workers)
+	}
+	if f.sessions < 1 {
+		return usageErr("--hsm-sessions must be at least 1, got %d", f.sessions)
+	}
+	for _, name := range f.formats {
+		if !slices.Contains(knownFormats, name) {
+			return usageErr("unknown format %q: use %s", name, strings.Join(knownFormats, ", "))
+		}
+	}
+	if f.retries < 0 {
+		return usageErr("--retries must not be negative")
+	}
+	return nil
+}
+
+var knownFormats = []string{"cosign", "notation", "sigstore-bundle"}
+
+// run plans targets and signs them: the one path every signing command
+// takes, so sign, batch and attest behave alike.
+func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, catalogFailures []batch.Failure) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	shard, err := batch.ParseShard(f.shard)
+	if f.shard == "" {
+		shard, err = batch.Shard{}, nil
+	}
+	if err != nil {
+		return usageErr("--shard: %w", err)
+	}
+	reg, err := g.registry()
+	if err != nil {
+		return err
+	}
+	defaultKey := f.key
+	if defaultKey == "" {
+		defaultKey = os.Getenv("SIGNET_KEY")
+	}
+
+	plan, err := batch.NewPlanner(reg, f.workers).Plan(ctx, targets)
+	if err != nil {
+		return err
+	}
+	plan.Failures = append(catalogFailures, plan.Failures...)
+	plan.Items = shard.Filter(plan.Items)
+
+	report := batch.NewReport("signet "+Version(), plan)
+	report.Workers, report.HSMSessions, report.DryRun = f.workers, f.sessions, f.dryRun
+	if f.shard != "" {
+		report.Shard = shard.String()
+	}
+	if f.dryRun {
+		printPlan(g.stdout, plan, defaultKey, f)
+		return f.writeReports(report)
+	}
+
+	// Open every key the plan needs before anything is signed, one after
+	// another: a wrong PIN then fails the run at once, with one login
+	// attempt per token, instead of once per worker.
+	keys, err := f.openKeys(ctx, plan, defaultKey)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, k := range keys {
+			k.Close()
+		}
+	}()
+	if defaultKey != "" {
+		if k := keys[defaultKey]; k != nil {
+			report.Key = k.Ref()
+		}
+	}
+
+	var journal *batch.Journal
+	if f.journal != "" {
+		if journal, err = batch.OpenJournal(f.journal); err != nil {
+			return usageErr("opening journal: %w", err)
+		}
+		defer journal.Close()
+	}
+
+	var storeOpts []cosign.StoreOption
+	if f.listTags {
+		storeOpts = append(storeOpts, cosign.WithTagListing())
+	}
+	formats, err := newFormatSet(reg, cosign.NewStore(reg, storeOpts...), f)
+	if err != nil {
+		return err
+	}
+
+	progress := batch.NewProgress(g.stderr, g.log, isTerminal(g.stderr) && os.Getenv("GITHUB_ACTIONS") != "true")
+	total := 0
+	for _, it := range plan.Items {
+		total += len(f.formatsOf(it)) + len(f.attestOf(it))
+	}
+	progress.Start(total)
+	runner := &batch.Runner{
+		Workers: f.workers,
+		Retries: f.retries,
+		Grace:   f.grace,
+		Formats: func(it batch.Item) ([]batch.Format, error) {
+			return formats.forItem(keys[f.keyOf(it, defaultKey)], f.formatsOf(it), f.attestOf(it))
+		},
+		Done: func(it batch.Item, format string) bool {
+			return journal != nil && journal.Done(batch.JournalSubject(it), format, keys[f.keyOf(it, defaultKey)].Ref())
+		},
+		OnOutcome: func(o batch.Outcome) error {
+			var jerr error
+			if journal != nil {
+				if jerr = journal.RecordOutcome(o, keys[f.keyOf(o.Item, defaultKey)].Ref()); jerr != nil {
+					o.Err = fmt.Errorf("signed, but writing the journal failed: %w", jerr)
+				}
+			}
+			report.Add(o)
+			progress.Add(o)
+			if f.perManifest {
+				printOutcome(g.stdout, o)
+			}
+			return jerr
+		},
+	}
+	runner.Run(ctx, plan.Items)
+	progress.Finish()
+	report.FinishedAt = time.Now().UTC()
+
+	for _, fl := range plan.Failures {
+		fmt.Fprintf(g.stdout, "FAILED   %s (%s): %s\n", fl.Ref, fl.Source, fl.Error)
+	}
+	if err := f.writeReports(report); err != nil {
+		return err
+	}
+	c := report.Counts
+	fmt.Fprintf(g.stdout, "%d manifests (%d indexes): %d signatures written, %d already present, %d from journal, %d failed, %d targets not planned\n",
+		c.Manifests, c.Indexes, c.Signatures, c.Present, c.FromJournal, c.Failed, c.PlanFailures)
+	if ctx.Err() != nil {
+		return failedErr("interrupted: %d manifests not started; rerun with the same --journal to finish", c.Unfinished)
+	}
+	if report.ExitCode() != 0 {
+		return failedErr("%d manifests failed and %d targets could not be planned (listed above and in the report)", c.Failed, c.PlanFailures)
+	}
+	return nil
+}
+
+func (f *runFlags) keyOf(it batch.Item, defaultKey string) string {
+	if it.Key != "" {
+		return it.Key
+	}
+	return defaultKey
+}
+
+func (f *runFlags) formatsOf(it batch.Item) []string {
+	if len(it.Formats) > 0 {
+		return it.Formats
+	}
+	return f.formats
+}
+
+func (f *runFlags) attestOf(it batch.Item) []string {
+	if len(it.Attest) > 0 {
+		return it.Attest
+	}
+	return f.attest
+}
+
+func (f *runFlags) openKeys(ctx context.Context, plan *batch.Plan, defaultKey string) (map[string]hsm.Key, error) {
+	keys := map[string]hsm.Key{}
+	for _, it := range plan.Items {
+		ref := f.keyOf(it, defaultKey)
+		if ref == "" {
+			return nil, usageErr("no signing key for %s (%s): pass --key KEYREF, set SIGNET_KEY, or give the catalog entry a key", it.Ref, it.Source)
+		}
+		if _, ok := keys[ref]; ok {
+			continue
+		}
+		k, err := hsm.Open(ctx, ref, hsm.WithSessions(f.sessions))
+		if err != nil {
+			for _, k := range keys {
+				k.Close()
+			}
+			return nil, usageErr("%w", err)
+		}
+		keys[ref] = k
+	}
+	return keys, nil
+}
+
+func (f *runFlags) writeReports(r *batch.Report) error {
+	write := func(path string, fn func(io.Writer) error) error {
+		if path == "" {
+			return nil
+		}
+		file, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+		if err := fn(file); err != nil {
+			file.Close()
+			return fmt.Errorf("writing report %s: %w", path, err)
+		}
+		return file.Close()
+	}
+	if err := write(f.report, r.WriteJSON); err != nil {
+		return err
+	}
+	return write(f.summaryMD, func(w io.Writer) error { return r.WriteMarkdown(w, batch.MarkdownLimit) })
+}
+
+func printPlan(w io.Writer, plan *batch.Plan, defaultKey string, f *runFlags) {
+	for _, it := range plan.Items {
+		kind := "manifest"
+		if it.Index {
+			kind = "index"
+		}
+		line := fmt.Sprintf("plan  %-8s %s", kind, it.Name())
+		if it.Platform != "" {
+			line += " " + it.Platform
+		}
+		line += "  [" + strings.Join(append(f.formatsOf(it), f.attestOf(it)...), ",") + "]"
+		fmt.Fprintln(w, line)
+	}
+	for _, fl := range plan.Failures {
+		fmt.Fprintf(w, "FAILED   %s (%s): %s\n", fl.Ref, fl.Source, fl.Error)
+	}
+	fmt.Fprintf(w, "plan: %d targets, %d manifests (%d indexes), %d repositories, %d duplicates merged, %d targets failed\n",
+		plan.Targets, len(plan.Items), plan.Indexes(), len(plan.Repositories()), plan.Duplicates, len(plan.Failures))
+}
+
+func printOutcome(w io.Writer, o batch.Outcome) {
+	state := map[string]string{
+		batch.StatusSigned: "signed ", batch.StatusPresent: "present", batch.StatusJournal: "journal", batch.StatusFailed: "FAILED ",
+	}[batch.Status(o)]
+	line := fmt.Sprintf("%s  %s  %s", state, o.Format, o.Item.Name())
+	if o.Item.Platform != "" {
+		line += " " + o.Item.Platform
+	}
+	if o.Err != nil {
+		line += ": " + o.Err.Error()
+	}
+	fmt.Fprintln(w, line)
+}
+
+// chainPEM returns the certificate chain to put beside signatures: the
+// --cert-chain file, else what is stored with the key.
+func chainFor(k hsm.Key, certChain string) ([]*x509.Certificate, error) {
+	if certChain == "" {
+		return k.Certificates(), nil
+	}
+	b, err := os.ReadFile(certChain)
+	if err != nil {
+		return nil, usageErr("reading --cert-chain: %w", err)
+	}
+	var chain []*x509.Certificate
+	for rest := b; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, usageErr("parsing --cert-chain %s: %w", certChain, err)
+		}
+		chain = append(chain, c)
+	}
+	if len(chain) == 0 {
+		return nil, usageErr("--cert-chain %s holds no PEM certificate", certChain)
+	}
+	return chain, nil
+}
