@@ -6,16 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 )
@@ -171,111 +166,4 @@ func cutLast(s string) (string, string, bool) {
 		return s, "", false
 	}
 	return s[:i], s[i+1:], true
-}
-
-// A fault is what the faulty front does to one request.
-type fault int
-
-const (
-	pass            fault = iota
-	tooMany               // 429 with Retry-After: 0
-	serverError           // 500
-	badGateway            // 502
-	resetBefore           // connection reset before the registry sees the request
-	resetAfter            // forwarded, then the connection is reset instead of answering
-	badGatewayAfter       // forwarded, then 502 instead of the registry's answer
-	tooManyWait           // 429 with Retry-After: 1
-)
-
-func (f fault) String() string {
-	return [...]string{"pass", "429", "500", "502", "reset", "reset-after", "502-after", "429-wait"}[f]
-}
-
-// faultyFront passes requests to a real registry, and lets the test decide
-// per request what goes wrong. It records each request it sees.
-type faultyFront struct {
-	Host   string
-	proxy  *httputil.ReverseProxy
-	decide func(r *http.Request, n int) fault
-
-	mu   sync.Mutex
-	seen []seenRequest
-}
-
-type seenRequest struct {
-	Method, Path string
-	At           time.Time
-	Fault        fault
-}
-
-func newFaultyFront(t testing.TB, registryHost string, decide func(r *http.Request, n int) fault) *faultyFront {
-	t.Helper()
-	target := &url.URL{Scheme: "http", Host: registryHost}
-	f := &faultyFront{proxy: httputil.NewSingleHostReverseProxy(target), decide: decide}
-	f.proxy.ErrorLog = log.New(io.Discard, "", 0)
-	f.Host = serve(t, f)
-	return f
-}
-
-func (f *faultyFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// decide runs under the lock, so its own state needs none.
-	f.mu.Lock()
-	fa := pass
-	if f.decide != nil {
-		fa = f.decide(r, len(f.seen))
-	}
-	f.seen = append(f.seen, seenRequest{Method: r.Method, Path: r.URL.Path, At: time.Now(), Fault: fa})
-	f.mu.Unlock()
-
-	switch fa {
-	case pass:
-		f.proxy.ServeHTTP(w, r)
-	case tooMany:
-		w.Header().Set("Retry-After", "0")
-		http.Error(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`, http.StatusTooManyRequests)
-	case tooManyWait:
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`, http.StatusTooManyRequests)
-	case serverError:
-		http.Error(w, "internal error", http.StatusInternalServerError)
-	case badGateway:
-		http.Error(w, "bad gateway", http.StatusBadGateway)
-	case resetBefore:
-		io.Copy(io.Discard, r.Body)
-		reset(w)
-	case resetAfter, badGatewayAfter:
-		rec := httptest.NewRecorder()
-		f.proxy.ServeHTTP(rec, r)
-		if fa == resetAfter {
-			reset(w)
-		} else {
-			http.Error(w, "bad gateway", http.StatusBadGateway)
-		}
-	}
-}
-
-// reset closes the client's connection with a TCP RST.
-func reset(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(err)
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
-}
-
-// requests returns what the front has seen so far, matching keep (all when
-// nil).
-func (f *faultyFront) requests(keep func(seenRequest) bool) []seenRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []seenRequest
-	for _, s := range f.seen {
-		if keep == nil || keep(s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -19,15 +19,15 @@ import (
 // 502, reset connections, lost answers) before real registries and checks
 // that a signing-shaped workload still succeeds, within bounded attempts.
 func TestRetryFaults(t *testing.T) {
-	kinds := []fault{tooMany, serverError, badGateway, resetBefore, resetAfter, badGatewayAfter}
+	kinds := []testenv.Fault{testenv.TooMany, testenv.ServerError, testenv.BadGateway, testenv.ResetBefore, testenv.ResetAfter, testenv.BadGatewayAfter}
 	forEachBackend(t, func(t *testing.T, b backend, r *testenv.Registry) {
 		ctx := testCtx(t)
 		digest := testenv.SeedSingle(t, r.Host, "app", "v1")
 		// Every third request fails, cycling through the kinds; no request
 		// fails twice in a row, so 5 attempts always suffice.
-		front := newFaultyFront(t, r.Host, func(_ *http.Request, n int) fault {
+		front := testenv.NewFaultProxy(t, r.Host, func(_ *http.Request, n int) testenv.Fault {
 			if n%3 != 1 {
-				return pass
+				return testenv.Pass
 			}
 			return kinds[(n/3)%len(kinds)]
 		})
@@ -60,18 +60,18 @@ func TestRetryFaults(t *testing.T) {
 			t.Fatalf("Tags = %d tags, %v; want 13", len(tags), err)
 		}
 
-		injected := map[fault]int{}
-		for _, s := range front.requests(nil) {
+		injected := map[testenv.Fault]int{}
+		for _, s := range front.Requests(nil) {
 			injected[s.Fault]++
 		}
 		for _, k := range kinds {
 			if injected[k] == 0 {
-				t.Errorf("fault %s was never injected (%v)", k, injected)
+				t.Errorf("testenv.Fault %s was never injected (%v)", k, injected)
 			}
 		}
 		// Each operation is one or two requests plus an upload restart at
 		// worst; each is attempted at most 5 times.
-		if n := len(front.requests(nil)); n > ops*2*attempts {
+		if n := len(front.Requests(nil)); n > ops*2*attempts {
 			t.Errorf("%d requests reached the registry front for %d operations", n, ops)
 		}
 		t.Logf("%d operations, %d requests sent, faults %v", ops, ct.Requests(), injected)
@@ -83,12 +83,12 @@ func TestRetryAfter(t *testing.T) {
 	r := testenv.MemRegistry(t, false)
 	testenv.SeedSingle(t, r.Host, "app", "v1")
 	first := true
-	front := newFaultyFront(t, r.Host, func(req *http.Request, _ int) fault {
+	front := testenv.NewFaultProxy(t, r.Host, func(req *http.Request, _ int) testenv.Fault {
 		if req.Method == http.MethodHead && first {
 			first = false
-			return tooManyWait
+			return testenv.TooManyWait
 		}
-		return pass
+		return testenv.Pass
 	})
 	host := front.Host
 
@@ -96,7 +96,7 @@ func TestRetryAfter(t *testing.T) {
 	if _, err := c.Resolve(testCtx(t), mustRef(t, host+"/app:v1")); err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}
-	heads := front.requests(func(s seenRequest) bool { return s.Method == http.MethodHead })
+	heads := front.Requests(func(s testenv.SeenRequest) bool { return s.Method == http.MethodHead })
 	if len(heads) != 2 {
 		t.Fatalf("saw %d HEAD requests; want 2 (429, then success)", len(heads))
 	}
@@ -109,18 +109,18 @@ func TestRetryAfter(t *testing.T) {
 func TestRetryBounds(t *testing.T) {
 	r := testenv.MemRegistry(t, false)
 	testenv.SeedSingle(t, r.Host, "app", "v1")
-	front := newFaultyFront(t, r.Host, func(req *http.Request, _ int) fault {
+	front := testenv.NewFaultProxy(t, r.Host, func(req *http.Request, _ int) testenv.Fault {
 		if strings.Contains(req.URL.Path, "/manifests/broken") {
-			return serverError
+			return testenv.ServerError
 		}
-		return pass
+		return testenv.Pass
 	})
 	const attempts = 4
 	c, _ := newClient(t, registry.WithRetries(attempts, time.Millisecond))
 	ctx := testCtx(t)
 
 	count := func(path string) int {
-		return len(front.requests(func(s seenRequest) bool { return strings.HasSuffix(s.Path, path) }))
+		return len(front.Requests(func(s testenv.SeenRequest) bool { return strings.HasSuffix(s.Path, path) }))
 	}
 
 	t.Run("persistent 500", func(t *testing.T) {
@@ -167,12 +167,12 @@ func TestRetryBounds(t *testing.T) {
 func TestUploadRestart(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend, r *testenv.Registry) {
 		lost := false
-		front := newFaultyFront(t, r.Host, func(req *http.Request, _ int) fault {
+		front := testenv.NewFaultProxy(t, r.Host, func(req *http.Request, _ int) testenv.Fault {
 			if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/blobs/uploads/") && !lost {
 				lost = true
-				return badGatewayAfter
+				return testenv.BadGatewayAfter
 			}
-			return pass
+			return testenv.Pass
 		})
 		c, _ := newClient(t, registry.WithRetries(5, time.Millisecond))
 		repo := mustRepo(t, front.Host+"/up")
@@ -185,8 +185,8 @@ func TestUploadRestart(t *testing.T) {
 		if err != nil || string(got) != string(body) {
 			t.Fatalf("Blob after restarted upload = %d bytes, %v", len(got), err)
 		}
-		posts := front.requests(func(s seenRequest) bool { return s.Method == http.MethodPost })
-		puts := front.requests(func(s seenRequest) bool { return s.Method == http.MethodPut })
+		posts := front.Requests(func(s testenv.SeenRequest) bool { return s.Method == http.MethodPost })
+		puts := front.Requests(func(s testenv.SeenRequest) bool { return s.Method == http.MethodPut })
 		t.Logf("%d POST, %d PUT", len(posts), len(puts))
 		if len(posts) > 2 || len(puts) > 3 {
 			t.Errorf("upload took %d POST and %d PUT; want at most 2 and 3", len(posts), len(puts))
