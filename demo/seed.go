@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -86,6 +85,3 @@ func Catalog() []Image {
 		{Repo: "demo/db", Tag: "15", Platforms: []string{"linux/amd64", "linux/arm64", "linux/arm/v7"}},
 	}
 }
-
-// platformList renders platforms for a summary line.
-func platformList(ps []string) string { return strings.Join(ps, ", ") }
