@@ -50,6 +50,10 @@ type Item struct {
 	Source string
 	// Parent is the digest of the index that listed this manifest, if any.
 	Parent string
+	// AttestationManifest marks an index entry BuildKit annotated as an
+	// attestation manifest (vnd.docker.reference.type): it is signed like
+	// any manifest, but attestations are about images, not about it.
+	AttestationManifest bool
 	Settings
 }
 
@@ -205,6 +209,10 @@ func Identity(ref name.Reference) string {
 	return ref.Context().Name()
 }
 
+// attestationRefType is the annotation BuildKit puts on the index entries of
+// its attestation manifests (docs/attestations/attestation-storage.md).
+const attestationRefType = "vnd.docker.reference.type"
+
 // maxDepth bounds nested indexes; real images nest at most once or twice,
 // and a cycle (an index listing itself by digest is impossible, but a
 // registry bug is not) must not recurse forever.
@@ -223,6 +231,7 @@ func (p *Planner) children(ctx context.Context, parent Item, body []byte, items 
 		child.Subject.Digest, child.Subject.MediaType, child.Subject.Size = d.Digest, string(d.MediaType), d.Size
 		child.Subject.Platform, child.Subject.Index = "", false
 		child.Parent = parent.Digest.String()
+		child.AttestationManifest = d.Annotations[attestationRefType] == "attestation-manifest"
 		if d.Platform != nil {
 			child.Subject.Platform = d.Platform.String()
 		}

@@ -595,3 +595,105 @@ func TestBatchShards(t *testing.T) {
 	}
 	exactlyOnce(t, reg.Host, imgs)
 }
+
+// attLayers counts, per manifest of imgs, the layers of its .att tag.
+func attLayers(t *testing.T, host string, imgs []seeded) map[string]int {
+	t.Helper()
+	reg, err := registry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, s := range imgs {
+		repo, _ := name.NewRepository(host + "/" + s.repo)
+		for _, d := range append([]v1.Hash{s.index}, childDigests(s)...) {
+			m, err := reg.Manifest(context.Background(), repo.Tag(cosign.Tag(d, "att")))
+			if err != nil {
+				out[repo.String()+"@"+d.String()] = 0
+				continue
+			}
+			a, err := cosign.ParseAttachment(m.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[repo.String()+"@"+d.String()] = len(a.Layers)
+		}
+	}
+	return out
+}
+
+// TestBatchAttest signs and attests 100 multi-arch images in one run, with
+// a GitHub Actions environment providing the provenance facts; the real
+// cosign verifies a sample, and a rerun adds nothing.
+func TestBatchAttest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100-image catalog")
+	}
+	reg := testenv.DockerRegistry(t)
+	tok := testenv.SoftHSM(t)
+	tok.GenerateKey(t, "release", "EC:prime256v1", "01")
+	for k, v := range map[string]string{
+		"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "example/app",
+		"GITHUB_WORKFLOW_REF": "example/app/.github/workflows/release.yml@refs/tags/v1",
+		"GITHUB_SHA":          "0123456789abcdef0123456789abcdef01234567", "GITHUB_REF": "refs/tags/v1",
+		"GITHUB_RUN_ID": "777", "GITHUB_RUN_ATTEMPT": "2", "RUNNER_ENVIRONMENT": "github-hosted",
+	} {
+		t.Setenv(k, v)
+	}
+	imgs := seedMany(t, reg.Host, "att", 5, 100)
+	cat := textCatalog(t, reg.Host, imgs)
+	report := filepath.Join(t.TempDir(), "r.json")
+	want := manifestsOf(imgs)
+
+	out, errOut, code := signet(t, "batch", "--catalog", cat, "--key", tok.URI("release"), "--attest", "provenance", "--workers", "16", "--report", report)
+	if code != 0 {
+		t.Fatalf("batch --attest: exit %d\n%s\n%s", code, out, tail(errOut, 20))
+	}
+	if r := readReport(t, report); r.Counts.Signatures != 2*want || r.Counts.Failed != 0 {
+		t.Errorf("counts %+v; want %d new (a signature and an attestation per manifest)", r.Counts, 2*want)
+	}
+	check := func() {
+		exactlyOnce(t, reg.Host, imgs)
+		for m, n := range attLayers(t, reg.Host, imgs) {
+			if n != 1 {
+				t.Errorf("%s has %d attestation layers; want 1", m, n)
+			}
+		}
+	}
+	check()
+
+	pub := writeFile(t, "k.pub", mustSignet(t, "keys", "public", "--key", tok.URI("release")))
+	for _, bin := range []string{testenv.Tool(t, "cosign-v2"), testenv.Tool(t, "cosign-v3")} {
+		s := imgs[42]
+		for _, d := range append([]v1.Hash{s.index}, childDigests(s)...) {
+			args := []string{"verify-attestation", "--key", pub, "--insecure-ignore-tlog=true", "--type", "slsaprovenance1",
+				"--allow-http-registry", "--allow-insecure-registry"}
+			if strings.HasSuffix(bin, "v3") {
+				args = append(args, "--new-bundle-format=false")
+			}
+			cmd := exec.Command(bin, append(args, reg.Host+"/"+s.repo+"@"+d.String())...)
+			cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+			b, err := cmd.Output()
+			if err != nil {
+				t.Errorf("%s verify-attestation %s: %v\n%s", filepath.Base(bin), d, err, b)
+				continue
+			}
+			var env struct{ Payload []byte }
+			if err := json.Unmarshal([]byte(strings.SplitN(string(b), "\n", 2)[0]), &env); err != nil {
+				t.Fatalf("decoding cosign's output: %v\n%s", err, b)
+			}
+			st := string(env.Payload)
+			for _, want := range []string{`"sha256":"` + d.Hex + `"`, "https://slsa.dev/provenance/v1", "example/app", "0123456789abcdef0123456789abcdef01234567", "777"} {
+				if !strings.Contains(st, want) {
+					t.Errorf("statement for %s lacks %q:\n%s", d, want, st)
+				}
+			}
+		}
+	}
+
+	out, errOut, code = signet(t, "batch", "--catalog", cat, "--key", tok.URI("release"), "--attest", "provenance", "--report", report)
+	if r := readReport(t, report); code != 0 || r.Counts.Signatures != 0 || r.Counts.Present != 2*want {
+		t.Errorf("rerun: exit %d, counts %+v; want nothing new, %d present\n%s", code, r.Counts, 2*want, tail(errOut, 10))
+	}
+	check()
+}

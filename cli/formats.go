@@ -19,12 +19,18 @@ type formatSet struct {
 	store *cosign.Store
 	flags *runFlags
 
+	attest *attestSet
+
 	mu    sync.Mutex
 	built map[string]batch.Format
 }
 
 func newFormatSet(reg *registry.Client, store *cosign.Store, f *runFlags) (*formatSet, error) {
-	return &formatSet{reg: reg, store: store, flags: f, built: map[string]batch.Format{}}, nil
+	as, err := newAttestSet(reg, store, &f.provenanceFlags)
+	if err != nil {
+		return nil, err
+	}
+	return &formatSet{reg: reg, store: store, flags: f, attest: as, built: map[string]batch.Format{}}, nil
 }
 
 func (s *formatSet) forItem(key hsm.Key, formats, attest []string) ([]batch.Format, error) {
@@ -37,7 +43,11 @@ func (s *formatSet) forItem(key hsm.Key, formats, attest []string) ([]batch.Form
 		out = append(out, f)
 	}
 	if len(attest) > 0 {
-		return nil, fmt.Errorf("attestations are not available in this build")
+		af, err := s.attest.forItem(key, attest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, af...)
 	}
 	return out, nil
 }

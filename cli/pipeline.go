@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signet-project/signet/attest"
 	"github.com/signet-project/signet/batch"
 	"github.com/signet-project/signet/hsm"
 	"github.com/signet-project/signet/signature/cosign"
@@ -22,6 +23,7 @@ import (
 // batch engine (sign, batch, attest).
 type runFlags struct {
 	keyFlags
+	provenanceFlags
 	workers   int
 	formats   []string
 	attest    []string
@@ -40,10 +42,12 @@ type runFlags struct {
 	// perManifest prints one line per outcome (sign); batch prints a
 	// summary and leaves the detail to the report.
 	perManifest bool
+	github      githubFlags // GitHub Actions output (cli/github.go)
 }
 
 func (f *runFlags) register(cmd *cobra.Command, workers int) {
 	f.keyFlags.register(cmd)
+	f.provenanceFlags.register(cmd)
 	fl := cmd.Flags()
 	fl.IntVar(&f.workers, "workers", workers, "manifests signed concurrently (workers share the HSM sessions)")
 	fl.StringSliceVar(&f.formats, "format", []string{"cosign"}, "signature formats: cosign, notation, sigstore-bundle")
@@ -57,6 +61,7 @@ func (f *runFlags) register(cmd *cobra.Command, workers int) {
 	fl.IntVar(&f.retries, "retries", 2, "extra attempts for an item whose registry errors outlive per-request retries")
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, time in-flight items get to finish")
 	fl.StringVar(&f.certChain, "cert-chain", "", "PEM certificate chain (leaf first) when it is not stored with the key")
+	f.github.register(cmd)
 }
 
 func (f *runFlags) validate() error {
@@ -71,6 +76,11 @@ func (f *runFlags) validate() error {
 			return usageErr("unknown format %q: use %s", name, strings.Join(knownFormats, ", "))
 		}
 	}
+	if len(f.attest) > 0 {
+		if _, err := attest.ParseSpecs(f.attest); err != nil {
+			return usageErr("--attest: %w", err)
+		}
+	}
 	if f.retries < 0 {
 		return usageErr("--retries must not be negative")
 	}
@@ -82,6 +92,7 @@ var knownFormats = []string{"cosign", "notation", "sigstore-bundle"}
 // run plans targets and signs them: the one path every signing command
 // takes, so sign, batch and attest behave alike.
 func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, catalogFailures []batch.Failure) error {
+	f.github.mask(g.stdout, f.key, targets) // before anything can print a secret
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -152,6 +163,23 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	if err != nil {
 		return err
 	}
+	noteParents(formats.attest.src, plan.Items)
+	// Build every (key, formats, attestations) combination the plan uses
+	// now: a missing predicate file or an unusable certificate chain is a
+	// configuration error that should stop the run before anything is
+	// signed, not fail every item one by one.
+	combos := map[string]bool{}
+	for _, it := range plan.Items {
+		k := f.keyOf(it, defaultKey)
+		id := k + "\x00" + strings.Join(f.formatsOf(it), ",") + "\x00" + strings.Join(f.attestOf(it), ",")
+		if combos[id] {
+			continue
+		}
+		combos[id] = true
+		if _, err := formats.forItem(keys[k], f.formatsOf(it), f.attestOf(it)); err != nil {
+			return usageErr("%s (%s): %w; nothing was signed", it.Ref, it.Source, err)
+		}
+	}
 
 	progress := batch.NewProgress(g.stderr, g.log, isTerminal(g.stderr) && os.Getenv("GITHUB_ACTIONS") != "true")
 	total := 0
@@ -194,6 +222,9 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	if err := f.writeReports(report); err != nil {
 		return err
 	}
+	if err := f.github.finish(g.stdout, report, f.report); err != nil {
+		return err
+	}
 	c := report.Counts
 	fmt.Fprintf(g.stdout, "%d manifests (%d indexes): %d signatures written, %d already present, %d from journal, %d failed, %d targets not planned\n",
 		c.Manifests, c.Indexes, c.Signatures, c.Present, c.FromJournal, c.Failed, c.PlanFailures)
@@ -220,7 +251,12 @@ func (f *runFlags) formatsOf(it batch.Item) []string {
 	return f.formats
 }
 
+// attestOf returns the attestations to sign for it. BuildKit's attestation
+// manifests get none: they are statements about images, not images.
 func (f *runFlags) attestOf(it batch.Item) []string {
+	if it.AttestationManifest {
+		return nil
+	}
 	if len(it.Attest) > 0 {
 		return it.Attest
 	}
