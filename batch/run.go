@@ -57,6 +57,9 @@ type Runner struct {
 	// to finish and be journaled before their requests are cancelled too.
 	// Zero cancels them at once.
 	Grace time.Duration
+	// OnCheck, when set, sees every verification check as it completes
+	// (progress, report), from many goroutines at once.
+	OnCheck func(Check)
 }
 
 // Run signs every item in every format it asks for. A failing item never
@@ -64,6 +67,19 @@ type Runner struct {
 // in-flight ones finish within Grace, and returns; items never started
 // have no outcome.
 func (r *Runner) Run(ctx context.Context, items []Item) []Outcome {
+	out := make([][]Outcome, len(items))
+	r.each(ctx, items, func(work context.Context, i int, it Item) { out[i] = r.one(work, it) })
+	var all []Outcome
+	for _, o := range out {
+		all = append(all, o...)
+	}
+	return all
+}
+
+// each runs fn for every item through the bounded pool, with Run's
+// cancellation rules: no item starts once ctx is done, and started ones
+// run on a context that outlives ctx by Grace.
+func (r *Runner) each(ctx context.Context, items []Item, fn func(work context.Context, i int, it Item)) {
 	workers := max(r.Workers, 1)
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -77,7 +93,6 @@ func (r *Runner) Run(ctx context.Context, items []Item) []Outcome {
 	})
 	defer stopGrace()
 
-	out := make([][]Outcome, len(items))
 	var g errgroup.Group
 	g.SetLimit(workers)
 	for i, it := range items {
@@ -90,16 +105,11 @@ func (r *Runner) Run(ctx context.Context, items []Item) []Outcome {
 			if ctx.Err() != nil {
 				return nil
 			}
-			out[i] = r.one(work, it)
+			fn(work, i, it)
 			return nil
 		})
 	}
 	_ = g.Wait()
-	var all []Outcome
-	for _, o := range out {
-		all = append(all, o...)
-	}
-	return all
 }
 
 func (r *Runner) one(ctx context.Context, it Item) []Outcome {

@@ -9,7 +9,9 @@ import (
 	"github.com/signet-project/signet/batch"
 	"github.com/signet-project/signet/hsm"
 	"github.com/signet-project/signet/registry"
+	"github.com/signet-project/signet/signature/bundle"
 	"github.com/signet-project/signet/signature/cosign"
+	"github.com/signet-project/signet/signature/notation"
 )
 
 // formatSet builds each (key, format) pair's Format once and shares it
@@ -72,8 +74,29 @@ func (s *formatSet) get(key hsm.Key, name string) (batch.Format, error) {
 			chainPEM = pemCerts(chain[1:])
 		}
 		f = cosign.NewFormat(s.store, key, certPEM, chainPEM)
+	case "notation":
+		if len(chain) == 0 {
+			return nil, fmt.Errorf("the notation format needs a certificate chain for key %s: store one with signet cert import, or pass --cert-chain FILE (leaf first, root last)", key.Ref())
+		}
+		nf, err := notation.NewFormat(s.reg, key, chain)
+		if err != nil {
+			return nil, err
+		}
+		f = nf
+	case "sigstore-bundle":
+		// A bare-key bundle (publicKey.hint) is the form cosign verify --key
+		// accepts; certificates go in only when the user gave a chain.
+		var opts []bundle.Option
+		if s.flags.certChain != "" {
+			opts = append(opts, bundle.WithCertificateChain(chain))
+		}
+		bf, err := bundle.NewFormat(s.reg, key, opts...)
+		if err != nil {
+			return nil, err
+		}
+		f = bf
 	default:
-		return nil, fmt.Errorf("format %q is not available in this build", name)
+		return nil, fmt.Errorf("unknown format %q", name)
 	}
 	s.built[id] = f
 	return f, nil

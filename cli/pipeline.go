@@ -3,7 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +16,8 @@ import (
 	"github.com/signet-project/signet/attest"
 	"github.com/signet-project/signet/batch"
 	"github.com/signet-project/signet/hsm"
+	"github.com/signet-project/signet/policy"
+	"github.com/signet-project/signet/signature/certs"
 	"github.com/signet-project/signet/signature/cosign"
 )
 
@@ -36,6 +38,9 @@ type runFlags struct {
 	retries   int
 	grace     time.Duration
 	certChain string
+	// policy is a signing policy checked against the whole plan before
+	// anything is signed.
+	policy string
 	// listTags lists each repository's tags once instead of probing every
 	// .sig tag; batch turns it on (it owns its catalog), sign does not.
 	listTags bool
@@ -61,6 +66,7 @@ func (f *runFlags) register(cmd *cobra.Command, workers int) {
 	fl.IntVar(&f.retries, "retries", 2, "extra attempts for an item whose registry errors outlive per-request retries")
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "on SIGINT/SIGTERM, time in-flight items get to finish")
 	fl.StringVar(&f.certChain, "cert-chain", "", "PEM certificate chain (leaf first) when it is not stored with the key")
+	fl.StringVar(&f.policy, "policy", "", "signing policy: which keys may sign which repositories in which formats (checked before anything is signed)")
 	f.github.register(cmd)
 }
 
@@ -144,6 +150,12 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	if defaultKey != "" {
 		if k := keys[defaultKey]; k != nil {
 			report.Key = k.Ref()
+		}
+	}
+
+	if f.policy != "" {
+		if err := f.checkSigningPolicy(ctx, g, plan, keys, defaultKey); err != nil {
+			return err
 		}
 	}
 
@@ -233,6 +245,28 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	}
 	if report.ExitCode() != 0 {
 		return failedErr("%d manifests failed and %d targets could not be planned (listed above and in the report)", c.Failed, c.PlanFailures)
+	}
+	return nil
+}
+
+// checkSigningPolicy holds the whole plan to the signing policy: one refused
+// item stops the run before the first signature, listing every refusal.
+func (f *runFlags) checkSigningPolicy(ctx context.Context, g *globals, plan *batch.Plan, keys map[string]hsm.Key, defaultKey string) error {
+	pol, err := loadPolicy(ctx, g, f.policy, true)
+	if err != nil {
+		return err
+	}
+	if !pol.HasSigning() {
+		return usageErr("policy %s has no signing rules: add a signing section, or drop --policy", f.policy)
+	}
+	reqs := make([]policy.SigningRequest, 0, len(plan.Items))
+	for _, it := range plan.Items {
+		k := keys[f.keyOf(it, defaultKey)]
+		reqs = append(reqs, policy.SigningRequest{Key: k.Ref(), Public: k.Public(), Repo: it.Repo.String(),
+			Formats: f.formatsOf(it), Source: it.Source})
+	}
+	if err := pol.CheckSigningPlan(reqs); err != nil {
+		return usageErr("signing policy %s refuses the plan; nothing was signed:\n%w", f.policy, err)
 	}
 	return nil
 }
@@ -340,7 +374,7 @@ func printOutcome(w io.Writer, o batch.Outcome) {
 	fmt.Fprintln(w, line)
 }
 
-// chainPEM returns the certificate chain to put beside signatures: the
+// chainFor returns the certificate chain to put beside signatures: the
 // --cert-chain file, else what is stored with the key.
 func chainFor(k hsm.Key, certChain string) ([]*x509.Certificate, error) {
 	if certChain == "" {
@@ -350,23 +384,18 @@ func chainFor(k hsm.Key, certChain string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, usageErr("reading --cert-chain: %w", err)
 	}
-	var chain []*x509.Certificate
-	for rest := b; ; {
-		var blk *pem.Block
-		if blk, rest = pem.Decode(rest); blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, usageErr("parsing --cert-chain %s: %w", certChain, err)
-		}
-		chain = append(chain, c)
+	chain, err := certs.ParsePEM(b)
+	if err != nil {
+		return nil, usageErr("--cert-chain %s: %w", certChain, err)
 	}
 	if len(chain) == 0 {
 		return nil, usageErr("--cert-chain %s holds no PEM certificate", certChain)
 	}
 	return chain, nil
+}
+
+func jsonEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc
 }

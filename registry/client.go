@@ -29,6 +29,8 @@ type Client struct {
 
 	mu   sync.Mutex
 	auth map[authKey]*authEntry
+
+	refLocks Locks // serialises referrers tag index updates per subject (referrers_push.go)
 }
 
 // New returns a Client. Bad options fail here, not on first use.

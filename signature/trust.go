@@ -36,3 +36,10 @@ func (KeyTrust) Chain([]*x509.Certificate, time.Time) error {
 }
 
 var _ Trust = KeyTrust{}
+
+// RevokedKeys is implemented by trusts that know revoked keys (a trust
+// policy scope). Verifiers try them after the trusted keys fail, only to
+// tell "signed by a revoked key" apart from "signed by an unknown key".
+type RevokedKeys interface {
+	RevokedKeys() []crypto.PublicKey
+}

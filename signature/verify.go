@@ -28,6 +28,8 @@ const (
 	ReasonUntrustedCert Reason = "untrusted-certificate"
 	// ReasonMissingAttestation: a required attestation type is absent.
 	ReasonMissingAttestation Reason = "missing-attestation"
+	// ReasonRevoked: the only valid signatures are by revoked keys.
+	ReasonRevoked Reason = "revoked"
 )
 
 // VerifyError is a verification failure for one subject in one format.

@@ -113,6 +113,13 @@ func (v *Verifier) verifyLayer(l Layer, digest v1.Hash) (*SimpleSigning, error) 
 			firstErr = err
 		}
 	}
+	if rk, ok := v.trust.(signature.RevokedKeys); ok {
+		for _, k := range rk.RevokedKeys() {
+			if _, err := VerifyLayer(k, l, digest); err == nil {
+				return nil, fmt.Errorf("layer %s: signed by a revoked key: %w", l.Digest, errRevoked)
+			}
+		}
+	}
 	if certPEM := l.Annotations[CertificateAnnotation]; certPEM != "" {
 		chain, err := parseChain(certPEM, l.Annotations[ChainAnnotation])
 		if err != nil {

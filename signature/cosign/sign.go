@@ -81,6 +81,7 @@ var (
 	errTampered     = errors.New("tampered payload (its digest no longer matches the layer)")
 	errOtherSubject = errors.New("signature copied from another manifest")
 	errMalformed    = errors.New("malformed signature")
+	errRevoked      = errors.New("key revoked by the trust policy")
 )
 
 // classify maps a VerifyLayer error to a reason, ranked by how much it tells
@@ -88,6 +89,10 @@ var (
 // payload, which says more than a foreign key.
 func classify(err error) (signature.Reason, int) {
 	switch {
+	case errors.Is(err, errRevoked):
+		return signature.ReasonRevoked, 5
+	case errors.Is(err, signature.ErrUntrustedChain):
+		return signature.ReasonUntrustedCert, 4
 	case errors.Is(err, errOtherSubject):
 		return signature.ReasonWrongSubject, 4
 	case errors.Is(err, errTampered):

@@ -1,0 +1,147 @@
+package notation
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/signet-project/signet/signature"
+	"github.com/signet-project/signet/signature/certs"
+)
+
+// Annotation keys of the signature manifest.
+const (
+	// ThumbprintAnnotation holds a JSON array, as a string, of the
+	// lowercase hex SHA-256 of each x5c certificate, leaf first. notation's
+	// verifier ignores it; notation list and inspect show it, and signet
+	// uses it to recognise its own signatures without fetching envelopes.
+	ThumbprintAnnotation = "io.cncf.notary.x509chain.thumbprint#S256"
+	// CreatedAnnotation is the signing time, RFC 3339 UTC.
+	CreatedAnnotation = "org.opencontainers.image.created"
+)
+
+// emptyConfig is the config blob of every signature manifest, "{}".
+var emptyConfig = []byte("{}")
+
+// descriptor is an OCI descriptor with the fields in the order the OCI
+// specification lists them (and oras-go writes them).
+type descriptor struct {
+	MediaType    string            `json:"mediaType"`
+	Digest       string            `json:"digest"`
+	Size         int64             `json:"size"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+type manifest struct {
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	ArtifactType  string            `json:"artifactType,omitempty"`
+	Config        descriptor        `json:"config"`
+	Layers        []descriptor      `json:"layers"`
+	Subject       *descriptor       `json:"subject,omitempty"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
+}
+
+func sha256Hash(b []byte) v1.Hash {
+	sum := sha256.Sum256(b)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+}
+
+// ThumbprintsJSON returns the value of ThumbprintAnnotation for chain.
+func ThumbprintsJSON(chain []*x509.Certificate) string {
+	b, _ := json.Marshal(certs.Thumbprints(chain)) // []string always encodes
+	return string(b)
+}
+
+// SignatureManifest is a signature manifest ready to push: its bytes, the
+// descriptor a referrers listing shows for it, and the envelope it holds.
+type SignatureManifest struct {
+	Body       []byte
+	Descriptor v1.Descriptor
+	Envelope   []byte
+}
+
+// NewSignatureManifest wraps envelope (signed with chain at signingTime) in
+// the legacy manifest variant every notation release reads: no
+// artifactType, config of media type ArtifactType and content "{}", the
+// envelope as its only layer, subject s, and the thumbprint and creation
+// annotations.
+func NewSignatureManifest(envelope []byte, s signature.Subject, chain []*x509.Certificate, signingTime time.Time) (*SignatureManifest, error) {
+	ann := map[string]string{
+		ThumbprintAnnotation: ThumbprintsJSON(chain),
+		CreatedAnnotation:    signingTime.UTC().Format(time.RFC3339),
+	}
+	m := manifest{
+		SchemaVersion: 2,
+		MediaType:     string(types.OCIManifestSchema1),
+		Config:        descriptor{MediaType: ArtifactType, Digest: sha256Hash(emptyConfig).String(), Size: int64(len(emptyConfig))},
+		Layers:        []descriptor{{MediaType: EnvelopeMediaType, Digest: sha256Hash(envelope).String(), Size: int64(len(envelope))}},
+		Subject:       &descriptor{MediaType: s.MediaType, Digest: s.Digest.String(), Size: s.Size},
+		Annotations:   ann,
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding notation signature manifest for %s: %w", s.Digest, err)
+	}
+	return &SignatureManifest{
+		Body: body,
+		Descriptor: v1.Descriptor{
+			MediaType:    types.OCIManifestSchema1,
+			Digest:       sha256Hash(body),
+			Size:         int64(len(body)),
+			ArtifactType: ArtifactType,
+			Annotations:  ann,
+		},
+		Envelope: envelope,
+	}, nil
+}
+
+// parsedManifest is what the verifier needs from a signature manifest.
+type parsedManifest struct {
+	envelope    v1.Descriptor
+	subject     string
+	annotations map[string]string
+}
+
+// parseSignatureManifest accepts both manifest variants (legacy, and the
+// artifactType one newer notation-go writes) with exactly one layer, as
+// notation's verifier does. Errors wrap ErrMalformed.
+func parseSignatureManifest(body []byte) (*parsedManifest, error) {
+	var m manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("%w: decoding signature manifest: %w", ErrMalformed, err)
+	}
+	if m.ArtifactType != ArtifactType && m.Config.MediaType != ArtifactType {
+		return nil, fmt.Errorf("%w: manifest is neither of artifactType nor of config type %s", ErrMalformed, ArtifactType)
+	}
+	if len(m.Layers) != 1 {
+		return nil, fmt.Errorf("%w: signature manifest has %d layers, want exactly one envelope", ErrMalformed, len(m.Layers))
+	}
+	l := m.Layers[0]
+	if l.MediaType != EnvelopeMediaType {
+		if strings.HasPrefix(l.MediaType, "application/cose") {
+			return nil, fmt.Errorf("%w: COSE envelopes (%s) are not supported; sign with --signature-format jws", ErrMalformed, l.MediaType)
+		}
+		return nil, fmt.Errorf("%w: envelope media type %q, want %q", ErrMalformed, l.MediaType, EnvelopeMediaType)
+	}
+	h, err := v1.NewHash(l.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: envelope digest: %w", ErrMalformed, err)
+	}
+	if l.Size < 0 || l.Size > MaxEnvelopeSize {
+		return nil, fmt.Errorf("%w: envelope of %d bytes, over the %d-byte limit", ErrMalformed, l.Size, MaxEnvelopeSize)
+	}
+	p := &parsedManifest{envelope: v1.Descriptor{MediaType: types.MediaType(l.MediaType), Digest: h, Size: l.Size}, annotations: m.Annotations}
+	if m.Subject != nil {
+		p.subject = m.Subject.Digest
+	}
+	return p, nil
+}
