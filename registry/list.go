@@ -158,7 +158,7 @@ func nextLink(resp *http.Response) (string, error) {
 				return "", fmt.Errorf("parsing Link %q: %w", link, err)
 			}
 			if u.Host != resp.Request.URL.Host {
-				return "", fmt.Errorf("Link %q leaves host %s", link, resp.Request.URL.Host)
+				return "", fmt.Errorf("link header %q leaves host %s", link, resp.Request.URL.Host)
 			}
 			return u.String(), nil
 		}
