@@ -36,6 +36,7 @@ apt_install() {
   command -v pkcs11-tool >/dev/null || need+=(opensc)
   command -v docker-registry >/dev/null || need+=(docker-registry)
   command -v runc >/dev/null || need+=(runc)
+  command -v shellcheck >/dev/null || need+=(shellcheck)
   [ ${#need[@]} -eq 0 ] && return 0
   echo "installing with apt: ${need[*]}"
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
