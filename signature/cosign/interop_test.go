@@ -227,3 +227,51 @@ func TestPodmanVerifiesSignet(t *testing.T) {
 		t.Errorf("podman-verify exit = %d; want 1 (denied)\n%s", ee.ExitCode(), out)
 	}
 }
+
+// TestPodmanDocsPolicy loads the policy.json and registries.d snippet from
+// docs/enforce.md (docs/examples), with only the registry host and the key
+// path substituted, into containers/image and checks it admits a
+// signet-signed image, by tag and by digest, on every platform, and blocks
+// an unsigned one.
+func TestPodmanDocsPolicy(t *testing.T) {
+	bin := testenv.Tool(t, "podman-verify")
+	tr := testenv.DockerRegistry(t)
+	reg, err := registry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, children := testenv.SeedImage(t, tr.Host, "prod/app", "1.0", []string{"linux/amd64", "linux/arm64"})
+	testenv.SeedImage(t, tr.Host, "prod/unsigned", "1.0", []string{"linux/amd64"})
+	key := newKey(t)
+	signIndex(t, reg, key, tr.Host+"/prod/app:1.0", children)
+	pub := writePub(t, key)
+
+	dir := t.TempDir()
+	subst := strings.NewReplacer("registry.example.com", tr.Host, "/etc/containers/keys/signet-release.pub", pub)
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "docs", "examples", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return subst.Replace(string(b))
+	}
+	policy := filepath.Join(dir, "policy.json")
+	os.WriteFile(policy, []byte(read("podman-policy.json")), 0o600)
+	regD := filepath.Join(dir, "registries.d")
+	os.Mkdir(regD, 0o700)
+	os.WriteFile(filepath.Join(regD, "signet.yaml"), []byte(read("registries.d/signet.yaml")), 0o600)
+
+	run := func(image string) (string, error) {
+		out, err := exec.Command(bin, "--policy-file", policy, "--registries-d", regD, "--insecure", image).CombinedOutput()
+		return string(out), err
+	}
+	for _, image := range []string{tr.Host + "/prod/app:1.0", tr.Host + "/prod/app@" + idx} {
+		out, err := run(image)
+		if err != nil || strings.Count(out, `"allowed":true`) != 3 {
+			t.Errorf("documented policy rejected signet-signed %s (%v):\n%s", image, err, out)
+		}
+	}
+	if out, err := run(tr.Host + "/prod/unsigned:1.0"); err == nil || !strings.Contains(out, `"allowed":false`) {
+		t.Errorf("documented policy admitted an unsigned image (%v):\n%s", err, out)
+	}
+}

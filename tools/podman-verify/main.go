@@ -80,6 +80,8 @@ type options struct {
 	printPolicy     bool
 	debug           bool
 	image           string
+	policyFile      string
+	registriesD     string
 }
 
 // result is one output line.
@@ -144,6 +146,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.platform, "platform", "", "os/arch[/variant]: evaluate only the index and the instance podman would pull for it")
 	fs.StringVar(&o.scope, "scope", "repo", "policy.json transports.docker scope: repo (host:port/repo) or registry (host:port)")
 	fs.BoolVar(&o.skipAttestation, "skip-attestation-manifests", false, "do not evaluate BuildKit attestation manifests in an index")
+	fs.StringVar(&o.policyFile, "policy-file", "", "use this policy.json as is (instead of --key and --identity)")
+	fs.StringVar(&o.registriesD, "registries-d", "", "with --policy-file: use this registries.d directory as is")
 	fs.BoolVar(&o.printPolicy, "print-policy", false, "print the policy.json and registries.d file written to stderr")
 	fs.BoolVar(&o.debug, "debug", false, "c/image debug logging on stderr")
 	fs.Usage = func() {
@@ -158,8 +162,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("want exactly one IMAGE argument, got %d", fs.NArg())
 	}
 	o.image = fs.Arg(0)
-	if o.key == "" {
-		return o, errors.New("--key is required")
+	if o.key == "" && o.policyFile == "" {
+		return o, errors.New("--key (or --policy-file) is required")
+	}
+	if (o.policyFile == "") != (o.registriesD == "") {
+		return o, errors.New("--policy-file and --registries-d go together")
 	}
 	if o.scope != "repo" && o.scope != "registry" {
 		return o, fmt.Errorf("--scope %q: want repo or registry", o.scope)
@@ -210,12 +217,14 @@ func verify(ctx context.Context, o options, stderr io.Writer) ([]result, error) 
 	if err != nil {
 		return nil, usageError{err}
 	}
-	keyPath, err := filepath.Abs(o.key)
-	if err != nil {
-		return nil, setupErr("resolving --key: %w", err)
-	}
-	if _, err := os.Stat(keyPath); err != nil {
-		return nil, setupErr("reading --key: %w", err)
+	keyPath := ""
+	if o.policyFile == "" {
+		if keyPath, err = filepath.Abs(o.key); err != nil {
+			return nil, setupErr("resolving --key: %w", err)
+		}
+		if _, err := os.Stat(keyPath); err != nil {
+			return nil, setupErr("reading --key: %w", err)
+		}
 	}
 	ref, err := docker.ParseReference("//" + o.image)
 	if err != nil {
@@ -264,6 +273,10 @@ func verify(ctx context.Context, o options, stderr io.Writer) ([]result, error) 
 		fmt.Fprintf(stderr, "# %s\n%s\n# %s\n%s", policyPath, pj, filepath.Join(regDir, "podman-verify.yaml"), regYAML)
 	}
 
+	if o.policyFile != "" {
+		// A user's own files (docs/examples), used exactly as written.
+		policyPath, regDir = o.policyFile, o.registriesD
+	}
 	policy, err := signature.NewPolicyFromFile(policyPath)
 	if err != nil {
 		return nil, setupErr("loading policy: %w", err)
