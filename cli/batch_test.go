@@ -697,3 +697,50 @@ func TestBatchAttest(t *testing.T) {
 	}
 	check()
 }
+
+// TestBatchDryRunAndOverrides: --dry-run plans without signing; catalog
+// entries override the key, the formats and recursion.
+func TestBatchDryRunAndOverrides(t *testing.T) {
+	reg := testenv.DockerRegistry(t)
+	tok := testenv.SoftHSM(t)
+	tok.GenerateKey(t, "release", "EC:prime256v1", "01")
+	tok.GenerateKey(t, "team", "EC:prime256v1", "02")
+	imgs := seedMany(t, reg.Host, "ovr", 3, 3)
+	cat := writeFile(t, "catalog.yaml", fmt.Sprintf(`defaults:
+  formats: [cosign]
+images:
+  - %s/%s:%s
+  - ref: %s/%s:%s
+    key: "%s"
+    formats: [cosign, sigstore-bundle]
+  - ref: %s/%s:%s
+    recursive: false
+`, reg.Host, imgs[0].repo, imgs[0].tag,
+		reg.Host, imgs[1].repo, imgs[1].tag, tok.URI("team"),
+		reg.Host, imgs[2].repo, imgs[2].tag))
+
+	out := mustSignet(t, "batch", "--catalog", cat, "--key", tok.URI("release"), "--dry-run")
+	want := 1 + len(imgs[0].children) + 1 + len(imgs[1].children) + 1
+	if n := lines(out, "plan "); n != want || !strings.Contains(out, fmt.Sprintf("%d manifests", want)) {
+		t.Errorf("dry run planned %d lines; want %d:\n%s", n, want, out)
+	}
+	if !strings.Contains(out, "[cosign,sigstore-bundle]") {
+		t.Errorf("dry run does not show the entry's formats:\n%s", out)
+	}
+	for m, n := range sigLayers(t, reg.Host, imgs) {
+		if n != 0 {
+			t.Errorf("dry run signed %s", m)
+		}
+	}
+
+	mustSignet(t, "batch", "--catalog", cat, "--key", tok.URI("release"))
+	mustSignet(t, "verify", "--key", tok.URI("release"), reg.Host+"/"+imgs[0].repo+":"+imgs[0].tag)
+	mustSignet(t, "verify", "--key", tok.URI("team"), "--format", "cosign,sigstore-bundle", reg.Host+"/"+imgs[1].repo+":"+imgs[1].tag)
+	if _, _, code := signet(t, "verify", "--key", tok.URI("release"), reg.Host+"/"+imgs[1].repo+":"+imgs[1].tag); code != 2 {
+		t.Errorf("entry with its own key verified with the default key (exit %d)", code)
+	}
+	out, _, code := signet(t, "verify", "--key", tok.URI("release"), reg.Host+"/"+imgs[2].repo+":"+imgs[2].tag)
+	if code != 2 || lines(out, "verified") != 1 {
+		t.Errorf("recursive: false entry: exit %d; want only the index signed:\n%s", code, out)
+	}
+}
