@@ -60,8 +60,12 @@ bench: tools
 bench-smoke:
 	@if [ -d benchmarks/harness ]; then $(GO) run ./benchmarks/harness -smoke; fi
 
+# The BuildKit frontend image, built without a container engine: an OCI
+# layout in dist/frontend and, with FRONTEND_IMAGE=host/repo:tag, a push.
+# FRONTEND_PLATFORMS=linux/amd64,linux/arm64 cross-compiles more platforms.
 frontend-image:
-	$(GO) run ./buildkit/cmd/mkimage -out dist/frontend $(if $(FRONTEND_IMAGE),-push $(FRONTEND_IMAGE))
+	$(GO) run ./tools/frontend-image -out dist/frontend -version $(VERSION) \
+	  $(if $(FRONTEND_IMAGE),-push $(FRONTEND_IMAGE)) $(if $(FRONTEND_PLATFORMS),-platforms $(FRONTEND_PLATFORMS))
 
 clean:
 	rm -rf bin dist

@@ -12,9 +12,10 @@ import (
 
 func newBatchCmd(g *globals) *cobra.Command {
 	var f runFlags
-	var catalog string
+	var prof profileFlags
+	var catalog, pendingIn string
 	cmd := &cobra.Command{
-		Use:   "batch --catalog FILE|- [--key KEYREF] [flags]",
+		Use:   "batch --catalog FILE|- | --pending HOST[/REPO] [--key KEYREF] [flags]",
 		Short: "Sign a whole catalog of images concurrently",
 		Long: `Batch signs every image of a catalog through a bounded pool of workers that
 share one key and one pool of HSM sessions.
@@ -29,10 +30,28 @@ Planning resolves tags to digests, expands indexes into their children and
 signs each manifest once per key however many tags point at it. With
 --journal, a rerun after a crash or Ctrl-C signs exactly what is left.
 
+--pending HOST[/REPO] signs, instead of a catalog, the images under a
+registry (or one repository) whose sign-request attestation, left by
+signet's BuildKit frontend, is not yet honoured: builds made by other tools
+(docker buildx, buildctl) with the "# syntax=" directive. Each requested
+signature and attestation is verified with the key first; --key overrides
+the key the request names, with a warning.
+
 Exit status: 0 when everything was signed, 2 when some images failed (listed,
 and in --report), 1 for usage or configuration errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			stopProfile, err := prof.start(g) // cli/profile.go
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
+			if pendingIn != "" {
+				if catalog != "" {
+					return usageErr("pass --catalog or --pending, not both")
+				}
+				return runPending(cmd, g, &f, pendingIn)
+			}
 			if catalog == "" {
 				return usageErr("pass --catalog FILE (or - for standard input)")
 			}
@@ -66,6 +85,8 @@ and in --report), 1 for usage or configuration errors.`,
 	}
 	f.listTags = true
 	f.register(cmd, 16)
+	prof.register(cmd)
 	cmd.Flags().StringVar(&catalog, "catalog", "", "catalog file, or - for standard input")
+	cmd.Flags().StringVar(&pendingIn, "pending", "", "sign images under HOST[/REPO] whose BuildKit sign request is not yet honoured")
 	return cmd
 }

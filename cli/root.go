@@ -89,7 +89,7 @@ func newRoot(g *globals) *cobra.Command {
 		"registry host[:port] to reach over plain HTTP (loopback hosts always are)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "log format: auto, text or json")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log debug detail")
-	root.AddCommand(newSignCmd(g), newBatchCmd(g), newVerifyCmd(g), newKeysCmd(g), newDemoCmd(g), newPolicyCmd(g), newAttestCmd(g), newVerifyAttestationCmd(g), newCertCmd(g), newVersionCmd(g))
+	root.AddCommand(newSignCmd(g), newBatchCmd(g), newBuildCmd(g), newVerifyCmd(g), newKeysCmd(g), newDemoCmd(g), newPolicyCmd(g), newAttestCmd(g), newVerifyAttestationCmd(g), newCertCmd(g), newVersionCmd(g))
 	return root
 }
 

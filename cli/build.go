@@ -1,0 +1,502 @@
+package cli
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/signet-project/signet/batch"
+	"github.com/signet-project/signet/buildkit"
+	"github.com/signet-project/signet/buildkit/pending"
+	"github.com/signet-project/signet/buildkit/solve"
+	"github.com/signet-project/signet/hsm"
+	"github.com/signet-project/signet/policy"
+	"github.com/signet-project/signet/registry"
+)
+
+type buildFlags struct {
+	runFlags
+	addr       string
+	dockerfile string
+	platforms  []string
+	tags       []string
+	buildArgs  []string
+	provenance string
+	progress   string
+	policy     string
+}
+
+func newBuildCmd(g *globals) *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build --tag REF [--addr ADDR] [-f Dockerfile] [--platform P,...] [--key KEYREF] [CONTEXT]",
+		Short: "Build with buildkitd, push, and sign the index, its images and BuildKit's provenance",
+		Long: `Build builds CONTEXT (default ".") with buildkitd through BuildKit's Go client
+and the Dockerfile frontend, pushes the result to every --tag, and signs what
+was pushed through the batch engine: the index, every platform image and
+BuildKit's attestation manifests, plus signed SLSA provenance (.att) made from
+the provenance BuildKit recorded (BuildKit is asked for attest:provenance
+mode=max unless --provenance says otherwise).
+
+A Dockerfile whose first line is "# syntax=<signet frontend image>" may
+declare its signing with "# signet:" lines (formats, attest, key); the
+frontend records them as a sign-request attestation, and build honours it:
+its formats and attestations are used, and its key unless --key names
+another (a warning says so). Explicit --format and --attest win too, with a
+warning.
+
+--policy FILE checks the signing against a signing policy twice: in the
+frontend, before anything is built (the file is handed over as the build
+context "signet-policy"), and here, with the real key, before signing.
+
+Exit status: 0 when the build was pushed and everything signed, 2 when some
+manifests failed to sign, 1 for usage errors and failed builds.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			contextDir := "."
+			if len(args) == 1 {
+				contextDir = args[0]
+			}
+			return runBuild(cmd, g, &f, contextDir)
+		},
+	}
+	f.register(cmd, 8)
+	addr := os.Getenv("BUILDKIT_HOST")
+	if addr == "" {
+		addr = solve.DefaultAddr
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", addr, "buildkitd address ($BUILDKIT_HOST sets the default)")
+	fl.StringVarP(&f.dockerfile, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
+	fl.StringSliceVar(&f.platforms, "platform", nil, "target platforms, e.g. linux/amd64,linux/arm64 (default: the daemon's)")
+	fl.StringArrayVarP(&f.tags, "tag", "t", nil, "image reference to push to (repeatable; at least one)")
+	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "build argument NAME=VALUE (repeatable)")
+	fl.StringVar(&f.provenance, "provenance", solve.DefaultProvenance, `BuildKit's provenance (attest:provenance), or "disabled"`)
+	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto, plain, tty, quiet or rawjson")
+	registerPolicyFlag(cmd, &f.policy)
+	return cmd
+}
+
+// registerPolicyFlag adds --policy unless the shared signing flags already
+// have it, so that either place may own it.
+func registerPolicyFlag(cmd *cobra.Command, p *string) {
+	if cmd.Flags().Lookup("policy") == nil {
+		cmd.Flags().StringVar(p, "policy", "", "signing policy file: refuse to sign what its signing rules do not allow")
+	}
+}
+
+// policyFlag returns the --policy value wherever the flag was registered.
+func policyFlag(cmd *cobra.Command) string {
+	v, _ := cmd.Flags().GetString("policy")
+	return v
+}
+
+func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) error {
+	ctx := cmd.Context()
+	if len(f.tags) == 0 {
+		return usageErr("pass --tag REF: the image is pushed there, and signed there")
+	}
+	reg, err := g.registry()
+	if err != nil {
+		return err
+	}
+	var tags []name.Tag
+	for _, t := range f.tags {
+		tag, err := name.NewTag(t, name.StrictValidation)
+		if err != nil {
+			return usageErr("--tag %q: %w (want host/repository:tag)", t, err)
+		}
+		tags = append(tags, tag)
+	}
+	buildArgs := map[string]string{}
+	for _, a := range f.buildArgs {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return usageErr("--build-arg %q: want NAME=VALUE", a)
+		}
+		// BuildKit records build args in its provenance: a PIN given
+		// here would be published with the image.
+		if strings.Contains(strings.ToLower(v), "pin-value=") {
+			return usageErr("--build-arg %s carries a PIN (pin-value=): build args are recorded in BuildKit's provenance; give the PIN to signet instead (SIGNET_PKCS11_PIN)", k)
+		}
+		buildArgs[k] = v
+	}
+	policyFile := policyFlag(cmd)
+	var pol *policy.Policy
+	if policyFile != "" {
+		if pol, err = loadPolicy(ctx, g, policyFile, true); err != nil {
+			return err
+		}
+		// The frontend can check the repository's scope only when it
+		// knows the repository, which belongs to the exporter.
+		if _, ok := buildArgs[buildkit.ArgRepository]; !ok {
+			buildArgs[buildkit.ArgRepository] = tags[0].Context().Name()
+		}
+	}
+	dockerfile := f.dockerfile
+	if dockerfile == "" {
+		dockerfile = filepath.Join(contextDir, "Dockerfile")
+	}
+
+	res, err := solve.Build(ctx, solve.Request{
+		Addr:         f.addr,
+		Context:      contextDir,
+		Dockerfile:   dockerfile,
+		Platforms:    f.platforms,
+		Tags:         f.tags,
+		BuildArgs:    buildArgs,
+		Provenance:   f.provenance,
+		PolicyFile:   policyFile,
+		Insecure:     slices.ContainsFunc(tags, func(t name.Tag) bool { return g.isInsecure(t.RegistryStr()) }),
+		Progress:     g.stderr,
+		ProgressMode: f.progress,
+	})
+	if err != nil {
+		return usageErr("%w", err)
+	}
+	for _, t := range tags {
+		fmt.Fprintf(g.stdout, "pushed   %s@%s\n", t, res.Digest)
+	}
+
+	first := tags[0].Context().Digest(res.Digest.String())
+	img, err := pending.Inspect(ctx, reg, first, batch.Identity(tags[0]))
+	if err != nil {
+		return failedErr("the build was pushed, but reading it back failed: %w", err)
+	}
+	req := img.Request
+	if req == nil {
+		// Without the `# syntax=` line no frontend recorded the intent,
+		// but the Dockerfile still says what its author wants.
+		if data, err := os.ReadFile(dockerfile); err == nil {
+			if local, err := buildkit.ParseIntent(filepath.Base(dockerfile), data, buildArgs); err == nil && local != nil {
+				g.warn("the image carries no sign request (is the Dockerfile's first line `# syntax=<signet frontend>`?); signing as its # signet: lines say",
+					"dockerfile", dockerfile)
+				req = local
+			}
+		}
+	}
+	settings := settingsFor(ctx, g, cmd, &f.runFlags, req)
+	if req == nil && !cmd.Flags().Changed("attest") && f.provenance != "disabled" {
+		settings.Attest = []string{buildkit.ProvenanceAttest}
+	}
+	targets := make([]batch.Target, len(tags))
+	for i, t := range tags {
+		targets[i] = batch.Target{Ref: t.String() + "@" + res.Digest.String(), Source: "signet build", Recursive: true, Settings: settings}
+	}
+	if err := checkSigningPolicy(ctx, pol, &f.runFlags, targets); err != nil {
+		return err
+	}
+	return f.run(ctx, g, targets, nil)
+}
+
+// settingsFor turns a build's sign request (nil when it has none) into the
+// settings its targets are signed with. The request's formats,
+// attestations and key are used unless the command line names others
+// explicitly; a key that differs from the requested one is used with a
+// warning, since whoever holds the signing key decides in the end.
+func settingsFor(ctx context.Context, g *globals, cmd *cobra.Command, f *runFlags, req *buildkit.SignRequest) batch.Settings {
+	var s batch.Settings
+	if req == nil {
+		return s
+	}
+	s.Formats, s.Attest = req.Formats, req.Attest
+	if cmd.Flags().Changed("format") {
+		if !slices.Equal(f.formats, req.Formats) {
+			g.warn("--format overrides the formats the build's sign request asks for", "requested", strings.Join(req.Formats, ","), "used", strings.Join(f.formats, ","))
+		}
+		s.Formats = f.formats
+	}
+	if cmd.Flags().Changed("attest") {
+		if !slices.Equal(f.attest, req.Attest) {
+			g.warn("--attest overrides the attestations the build's sign request asks for", "requested", strings.Join(req.Attest, ","), "used", strings.Join(f.attest, ","))
+		}
+		s.Attest = f.attest
+	}
+	switch {
+	case req.Key == "":
+	case f.key == "":
+		s.Key = req.Key
+	default:
+		same, err := sameKey(ctx, f.key, req.Key)
+		if !same {
+			args := []any{"requested", req.Key}
+			if err != nil {
+				args = append(args, "comparing", err.Error())
+			}
+			g.warn("--key overrides the key the build's sign request names", args...)
+		}
+	}
+	return s
+}
+
+// sameKey reports whether key reference ref names the key the sign request
+// names: the same reference, the same public key, or a public key with the
+// requested fingerprint. The error says why keys could not be compared.
+func sameKey(ctx context.Context, ref, requested string) (bool, error) {
+	if ref == requested {
+		return true, nil
+	}
+	pub, err := hsm.LoadPublicKey(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	if strings.HasPrefix(requested, "sha256:") {
+		fp, err := policy.KeyFingerprint(pub)
+		return err == nil && strings.EqualFold(strings.ReplaceAll(requested, ":", ""), strings.ReplaceAll(fp, ":", "")), err
+	}
+	want, err := hsm.LoadPublicKey(ctx, requested)
+	if err != nil {
+		return false, err
+	}
+	eq, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(want), nil
+}
+
+// checkSigningPolicy refuses the run before anything is signed when pol's
+// signing rules do not let the key sign every target's repository in its
+// formats.
+func checkSigningPolicy(ctx context.Context, pol *policy.Policy, f *runFlags, targets []batch.Target) error {
+	if pol == nil {
+		return nil
+	}
+	defaultKey := f.key
+	if defaultKey == "" {
+		defaultKey = os.Getenv("SIGNET_KEY")
+	}
+	pubs := map[string]crypto.PublicKey{}
+	var reqs []policy.SigningRequest
+	for _, t := range targets {
+		key := t.Settings.Key
+		if key == "" {
+			key = defaultKey
+		}
+		if key == "" {
+			return usageErr("no signing key for %s (%s): pass --key KEYREF or set SIGNET_KEY", t.Ref, t.Source)
+		}
+		pub, ok := pubs[key]
+		if !ok {
+			var err error
+			if pub, err = hsm.LoadPublicKey(ctx, key); err != nil {
+				return usageErr("loading the public key of %s for the signing policy: %w", key, err)
+			}
+			pubs[key] = pub
+		}
+		formats := t.Settings.Formats
+		if len(formats) == 0 {
+			formats = f.formats
+		}
+		reqs = append(reqs, policy.SigningRequest{Key: key, Public: pub, Repo: t.Ref, Formats: formats, Source: t.Source})
+	}
+	if err := pol.CheckSigningPlan(reqs); err != nil {
+		return usageErr("nothing was signed: %w", err)
+	}
+	return nil
+}
+
+// runPending signs the images under where (a registry host, or host/repo)
+// whose sign request (left by signet's BuildKit frontend) is not yet
+// honoured: each requested signature and attestation is verified with the
+// key first, and only images missing something go to the batch engine,
+// which in turn leaves alone what is already there.
+func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error {
+	ctx := cmd.Context()
+	if err := f.validate(); err != nil {
+		return err
+	}
+	reg, err := g.registry()
+	if err != nil {
+		return err
+	}
+	var pol *policy.Policy
+	if file := policyFlag(cmd); file != "" {
+		if pol, err = loadPolicy(ctx, g, file, true); err != nil {
+			return err
+		}
+	}
+	entry := batch.Entry{Source: "--pending " + where}
+	if strings.Contains(where, "/") {
+		entry.Repository = where
+	} else {
+		entry.Registry = where
+	}
+	cat := &batch.Catalog{Entries: []batch.Entry{entry}}
+	refs, failures := cat.Targets(ctx, reg, f.workers)
+
+	images, inspectFailures := inspectAll(ctx, reg, refs, f.workers)
+	failures = append(failures, inspectFailures...)
+
+	// One checker per key: loading a public key may open a token.
+	checkers := map[string]*pending.Checker{}
+	var targets []batch.Target
+	for _, pi := range images {
+		img := pi.img
+		if img.Request == nil {
+			continue
+		}
+		settings := settingsFor(ctx, g, cmd, f, img.Request)
+		key := settings.Key
+		if key == "" {
+			key = f.key
+		}
+		if key == "" {
+			key = os.Getenv("SIGNET_KEY")
+		}
+		if key == "" {
+			failures = append(failures, batch.Failure{Ref: pi.ref, Source: entry.Source,
+				Error: "the sign request names no key: pass --key KEYREF or set SIGNET_KEY"})
+			continue
+		}
+		formats := settings.Formats
+		if len(formats) == 0 {
+			formats = f.formats
+		}
+		checker, ok := checkers[key]
+		if !ok {
+			pub, err := hsm.LoadPublicKey(ctx, key)
+			if err == nil {
+				checker, err = pending.NewChecker(reg, pub)
+			}
+			if err != nil {
+				failures = append(failures, batch.Failure{Ref: pi.ref, Source: entry.Source,
+					Error: fmt.Sprintf("loading the public key of %s: %v", key, err)})
+				continue
+			}
+			checkers[key] = checker
+		}
+		gaps, err := checker.Missing(ctx, img, formats, settings.Attest)
+		if err != nil {
+			failures = append(failures, batch.Failure{Ref: pi.ref, Source: entry.Source, Error: err.Error()})
+			continue
+		}
+		if len(gaps) == 0 {
+			fmt.Fprintf(g.stdout, "done     %s: signed as its sign request asks\n", pi.ref)
+			continue
+		}
+		fmt.Fprintf(g.stdout, "pending  %s: %s\n", pi.ref, describeGaps(gaps))
+		targets = append(targets, batch.Target{Ref: pi.ref, Source: entry.Source, Recursive: true, Settings: settings})
+	}
+	if len(targets) == 0 {
+		for _, fl := range failures {
+			fmt.Fprintf(g.stdout, "FAILED   %s (%s): %s\n", fl.Ref, fl.Source, fl.Error)
+		}
+		fmt.Fprintf(g.stdout, "nothing pending under %s (%d images with a sign request)\n", where, countRequests(images))
+		if len(failures) > 0 {
+			return failedErr("%d targets could not be checked (listed above)", len(failures))
+		}
+		return nil
+	}
+	if err := checkSigningPolicy(ctx, pol, f, targets); err != nil {
+		return err
+	}
+	return f.run(ctx, g, targets, failures)
+}
+
+// pendingImage is an inspected image and the reference to sign it by:
+// "host/repo:tag@digest", so signatures name the tag as identity.
+type pendingImage struct {
+	ref string
+	img *pending.Image
+}
+
+// inspectAll inspects every tag concurrently and keeps each index once
+// (several tags may name it; the first in tag order is kept).
+func inspectAll(ctx context.Context, reg *registry.Client, targets []batch.Target, workers int) ([]pendingImage, []batch.Failure) {
+	out := make([]*pendingImage, len(targets))
+	fails := make([]*batch.Failure, len(targets))
+	var eg errgroup.Group
+	eg.SetLimit(max(workers, 1))
+	for i, t := range targets {
+		eg.Go(func() error {
+			ref, err := name.ParseReference(t.Ref)
+			if err == nil {
+				var img *pending.Image
+				if img, err = pending.Inspect(ctx, reg, ref, batch.Identity(ref)); err == nil {
+					out[i] = &pendingImage{ref: ref.String() + "@" + img.Index.Digest.String(), img: img}
+					return nil
+				}
+			}
+			fails[i] = &batch.Failure{Ref: t.Ref, Source: t.Source, Error: err.Error()}
+			return nil
+		})
+	}
+	_ = eg.Wait()
+	var images []pendingImage
+	var failures []batch.Failure
+	seen := map[string]bool{}
+	for i := range targets {
+		if fails[i] != nil {
+			failures = append(failures, *fails[i])
+			continue
+		}
+		k := out[i].img.Index.Name().String()
+		if !seen[k] {
+			seen[k] = true
+			images = append(images, *out[i])
+		}
+	}
+	return images, failures
+}
+
+func countRequests(images []pendingImage) int {
+	n := 0
+	for _, pi := range images {
+		if pi.img.Request != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// describeGaps summarises what an image lacks: "cosign on 5 manifests,
+// provenance on 3".
+func describeGaps(gaps []pending.Gap) string {
+	var order []string
+	count := map[string]int{}
+	for _, gp := range gaps {
+		if count[gp.Format] == 0 {
+			order = append(order, gp.Format)
+		}
+		count[gp.Format]++
+	}
+	parts := make([]string, len(order))
+	for i, f := range order {
+		parts[i] = fmt.Sprintf("%s missing on %d manifest%s", f, count[f], plural(count[f]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// warn logs a warning, or prints it when no logger is set up yet.
+func (g *globals) warn(msg string, args ...any) {
+	if g.log != nil {
+		g.log.Warn(msg, args...)
+		return
+	}
+	fmt.Fprintln(g.stderr, "signet: warning:", msg, fmt.Sprint(args...))
+}
+
+// isInsecure reports whether host is reached over plain HTTP, as the
+// registry client decides it: loopback hosts and --insecure-registry ones.
+func (g *globals) isInsecure(host string) bool {
+	if slices.Contains(g.insecure, host) {
+		return true
+	}
+	hostname := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		hostname = h
+	}
+	hostname = strings.Trim(hostname, "[]")
+	if hostname == "localhost" || slices.Contains(g.insecure, hostname) {
+		return true
+	}
+	ip := net.ParseIP(hostname)
+	return ip != nil && ip.IsLoopback()
+}
