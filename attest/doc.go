@@ -19,7 +19,8 @@
 //     subject, predicate type and predicate by the same key covers a new
 //     one; see Format for what "same" means for provenance.
 //
-// Imports: signature, signature/cosign, registry (its types and errors),
+// Imports: signature, signature/cosign, signature/dsse (envelopes, shared
+// with signature/bundle), signature/certs, registry (its types and errors),
 // go-containerregistry's name and v1 types, and the type URIs of
 // github.com/in-toto/in-toto-golang. Statements and predicates are plain
 // JSON types of this package; see Statement for why.

@@ -7,12 +7,6 @@ import (
 	"github.com/signet-project/signet/attest"
 )
 
-// The bytes a DSSE signature covers bind the payload type to the payload.
-func ExamplePAE() {
-	fmt.Printf("%s\n", attest.PAE(attest.PayloadType, []byte(`{"_type":"x"}`)))
-	// Output: DSSEv1 28 application/vnd.in-toto+json 13 {"_type":"x"}
-}
-
 func ExampleParseSpecs() {
 	specs, err := attest.ParseSpecs([]string{"provenance", "sbom.json=spdxjson"})
 	if err != nil {

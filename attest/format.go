@@ -12,6 +12,7 @@ import (
 	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/cosign"
+	"github.com/signet-project/signet/signature/dsse"
 )
 
 // Option configures a Format.
@@ -190,7 +191,7 @@ func (f *Format) seal(ctx context.Context, s signature.Subject, st *Statement) (
 	if err != nil {
 		return cosign.Layer{}, fmt.Errorf("encoding %s statement of %s: %w", f.spec.Type, s.Name(), err)
 	}
-	env, err := SignEnvelope(ctx, f.key, PayloadType, payload)
+	env, err := dsse.Sign(ctx, f.key, Hash, PayloadType, payload)
 	if err != nil {
 		return cosign.Layer{}, fmt.Errorf("attesting %s: %w", s.Name(), err)
 	}

@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/signet-project/signet/internal/testenv"
+	"github.com/signet-project/signet/signature/dsse"
 )
 
 // FuzzParse feeds arbitrary bytes to everything that reads data from a
@@ -23,7 +26,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"sig":"MEUCIQ=="}]}`))
 	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://slsa.dev/provenance/v0.2","subject":[{"name":"a","digest":{"sha256":"SUBJECT_HEX"}}],"predicate":{"metadata":{"buildStartedOn":null}}}`))
-	key := newMemKey(f)
+	key := testenv.NewKey(f)
 	digest := v1.Hash{Algorithm: "sha256", Hex: "SUBJECT_HEX"}
 	req, _ := ParseRequirement("predicate.runDetails.builder.id=x")
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -32,7 +35,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("provenance parsed from %q does not encode: %v", b, err)
 			}
 		}
-		if e, err := ParseEnvelope(b); err == nil {
+		if e, err := dsse.Parse(b); err == nil {
 			e.Verify([]crypto.PublicKey{key.Public()})
 		}
 		if st, err := ParseStatement(b); err == nil {

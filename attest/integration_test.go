@@ -33,6 +33,7 @@ import (
 	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/cosign"
+	"github.com/signet-project/signet/signature/dsse"
 )
 
 // testKey is a signing key opened through hsm, and its public key as a PEM
@@ -327,9 +328,9 @@ func runTool(t *testing.T, tool string, args ...string) (string, string, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	home := t.TempDir()
 	// cosign keeps its TUF cache under HOME; offline it warns and goes on.
-	cmd.Env = append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "COSIGN_PASSWORD=", "COSIGN_YES=true")
+	// buildctl, the other tool run here, ignores what is cosign's.
+	cmd.Env = testenv.CosignEnv(t)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -620,9 +621,9 @@ func fetchLayers(t *testing.T, store *cosign.Store, repo name.Repository, digest
 
 // editEnvelope decodes a layer's envelope, lets edit change it, and returns
 // the re-encoded layer (same annotations).
-func editEnvelope(t *testing.T, l cosign.Layer, edit func(*attest.Envelope)) cosign.Layer {
+func editEnvelope(t *testing.T, l cosign.Layer, edit func(*dsse.Envelope)) cosign.Layer {
 	t.Helper()
-	env, err := attest.ParseEnvelope(l.Payload)
+	env, err := dsse.Parse(l.Payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -730,7 +731,7 @@ func TestVerifyRejects(t *testing.T) {
 			break_: func(t *testing.T, s signature.Subject) (signature.Subject, *attest.Verifier) {
 				layers := fetchLayers(t, store, repo, s.Digest)
 				i := provenanceLayer(layers)
-				layers[i] = editEnvelope(t, layers[i], func(e *attest.Envelope) {
+				layers[i] = editEnvelope(t, layers[i], func(e *dsse.Envelope) {
 					p, _ := e.DecodedPayload()
 					p = bytes.Replace(p, []byte("https://ci.example/builder"), []byte("https://ci.example/trusted"), 1)
 					e.Payload = base64.StdEncoding.EncodeToString(p)
@@ -746,7 +747,7 @@ func TestVerifyRejects(t *testing.T) {
 			break_: func(t *testing.T, s signature.Subject) (signature.Subject, *attest.Verifier) {
 				layers := fetchLayers(t, store, repo, s.Digest)
 				i := provenanceLayer(layers)
-				layers[i] = editEnvelope(t, layers[i], func(e *attest.Envelope) {
+				layers[i] = editEnvelope(t, layers[i], func(e *dsse.Envelope) {
 					sig, _ := base64.StdEncoding.DecodeString(e.Signatures[0].Sig)
 					sig[len(sig)-1] ^= 1
 					e.Signatures[0].Sig = base64.StdEncoding.EncodeToString(sig)
@@ -787,7 +788,7 @@ func TestVerifyRejects(t *testing.T) {
 			break_: func(t *testing.T, s signature.Subject) (signature.Subject, *attest.Verifier) {
 				layers := fetchLayers(t, store, repo, s.Digest)
 				i := provenanceLayer(layers)
-				layers[i] = editEnvelope(t, layers[i], func(e *attest.Envelope) { e.Signatures = nil })
+				layers[i] = editEnvelope(t, layers[i], func(e *dsse.Envelope) { e.Signatures = nil })
 				rewriteAtt(t, c, repo, s.Digest, layers)
 				return s, trusted
 			},

@@ -16,7 +16,9 @@ import (
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/signet-project/signet/internal/testenv"
 	"github.com/signet-project/signet/signature"
+	"github.com/signet-project/signet/signature/dsse"
 )
 
 const testHex = "4aa3054270f7a70b4528f2064ee90961788e1e1518703592ae4463de3b889dec"
@@ -478,7 +480,7 @@ func TestCommon(t *testing.T) {
 func TestFormatStatement(t *testing.T) {
 	ctx := context.Background()
 	s := testSubject(t)
-	key := newMemKey(t)
+	key := testenv.NewKey(t)
 
 	t.Run("nothing known", func(t *testing.T) {
 		f, err := NewFormat(nil, key, Spec{Type: SLSAProvenanceV1})
@@ -539,7 +541,7 @@ func TestFormatStatement(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env, _ := ParseEnvelope(layer.Payload)
+		env, _ := dsse.Parse(layer.Payload)
 		if p, _ := env.DecodedPayload(); !bytes.Contains(p, []byte(`"a<b && c>d"`)) {
 			t.Errorf("signed statement %s escapes the predicate's text", p)
 		}

@@ -3,8 +3,6 @@ package attest
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,7 +12,9 @@ import (
 
 	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
+	"github.com/signet-project/signet/signature/certs"
 	"github.com/signet-project/signet/signature/cosign"
+	"github.com/signet-project/signet/signature/dsse"
 )
 
 // FormatName is the format VerifyErrors from this package name.
@@ -178,9 +178,12 @@ func (v *Verifier) verifyLayer(ctx context.Context, s signature.Subject, l *cosi
 	if certPEM == "" {
 		return nil, err
 	}
-	chain, cerr := parseChain(certPEM, l.Annotations[cosign.ChainAnnotation])
+	// The leaf annotation, then the chain annotation: leaf first. The
+	// newline keeps a leaf annotation without a final one from running
+	// into the chain's first block.
+	chain, cerr := certs.ParsePEM([]byte(certPEM + "\n" + l.Annotations[cosign.ChainAnnotation]))
 	if cerr != nil {
-		return nil, fmt.Errorf("layer %s: %w: %w", l.Digest, errMalformed, cerr)
+		return nil, fmt.Errorf("layer %s: %w: certificate annotations: %w", l.Digest, errMalformed, cerr)
 	}
 	// Without a transparency log or timestamp the format records no
 	// signing time, so the chain must be valid now.
@@ -199,12 +202,12 @@ var (
 
 // checkLayer verifies a fetched .att layer with keys and returns its
 // statement. Errors wrap errTampered, errOtherSubject, errMalformed,
-// ErrNoSignatures or errUntrusted.
+// dsse.ErrNoSignatures or errUntrusted.
 func checkLayer(l *cosign.Layer, keys []crypto.PublicKey, digest v1.Hash) (*Statement, error) {
 	if got := cosign.NewLayer(l.MediaType, l.Payload, nil).Digest; got != l.Digest {
 		return nil, fmt.Errorf("layer %s: envelope blob hashes to %s: %w", l.Digest, got, errTampered)
 	}
-	env, err := ParseEnvelope(l.Payload)
+	env, err := dsse.Parse(l.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w: %w", l.Digest, errMalformed, err)
 	}
@@ -213,7 +216,7 @@ func checkLayer(l *cosign.Layer, keys []crypto.PublicKey, digest v1.Hash) (*Stat
 	}
 	payload, err := env.Verify(keys)
 	switch {
-	case errors.Is(err, ErrNoSignatures):
+	case errors.Is(err, dsse.ErrNoSignatures):
 		return nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 	case errors.Is(err, signature.ErrMismatch):
 		// The key did not sign these bytes: another key did, or the
@@ -241,7 +244,7 @@ func layerType(l *cosign.Layer) string {
 	if t := l.Annotations[cosign.PredicateTypeAnnotation]; t != "" {
 		return t
 	}
-	env, err := ParseEnvelope(l.Payload)
+	env, err := dsse.Parse(l.Payload)
 	if err != nil {
 		return ""
 	}
@@ -281,37 +284,10 @@ func reasonOf(err error) signature.Reason {
 		return signature.ReasonTampered
 	case errors.Is(err, signature.ErrUntrustedChain):
 		return signature.ReasonUntrustedCert
-	case errors.Is(err, ErrNoSignatures):
+	case errors.Is(err, dsse.ErrNoSignatures):
 		return signature.ReasonUnsigned
 	case errors.Is(err, errUntrusted), errors.Is(err, signature.ErrMismatch):
 		return signature.ReasonUntrustedKey
 	}
 	return signature.ReasonMalformed
-}
-
-// parseChain decodes cosign's certificate and chain annotations, leaf
-// first.
-func parseChain(certPEM, chainPEM string) ([]*x509.Certificate, error) {
-	var chain []*x509.Certificate
-	for _, b := range []string{certPEM, chainPEM} {
-		rest := []byte(b)
-		for {
-			var blk *pem.Block
-			if blk, rest = pem.Decode(rest); blk == nil {
-				break
-			}
-			if blk.Type != "CERTIFICATE" {
-				continue
-			}
-			c, err := x509.ParseCertificate(blk.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("parsing certificate annotation: %w", err)
-			}
-			chain = append(chain, c)
-		}
-	}
-	if len(chain) == 0 {
-		return nil, errors.New("certificate annotation holds no PEM certificate")
-	}
-	return chain, nil
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/signet-project/signet/internal/yamlnode"
 )
 
 // Catalog is a parsed, validated list of what to sign. Entries hold only
@@ -314,20 +316,13 @@ func (p *catalogParser) parseStructured(data []byte) {
 	p.signetCatalog(root)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // syntaxError reports a syntax error at the best line available. yaml.v3
 // stops at the first syntax error, and names the line of the construct it
 // was parsing, often a line before the mistake; for JSON, encoding/json
 // gives the exact offset, and for a tab in the indentation (the classic
 // YAML mistake) the first such line is the culprit.
 func (p *catalogParser) syntaxError(data []byte, err error) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	}
+	line, msg := yamlnode.ErrorLine(err)
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
 		var v any
 		var se *json.SyntaxError
@@ -501,29 +496,26 @@ func (p *catalogParser) entry(n *yaml.Node) {
 	}
 }
 
-// fields checks a mapping's keys against allowed and returns their values.
-// Unknown and repeated keys are problems.
+// fields checks a mapping's keys against allowed and returns their values,
+// aliases followed. Unknown and repeated keys are problems.
 func (p *catalogParser) fields(m *yaml.Node, where string, allowed []string) map[string]*yaml.Node {
-	out := make(map[string]*yaml.Node)
-	lines := make(map[string]int)
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], resolve(m.Content[i+1])
-		if !slices.Contains(allowed, k.Value) {
-			msg := fmt.Sprintf("unknown field %q in %s", k.Value, where)
-			if s := suggest(k.Value, allowed); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			} else {
-				msg += fmt.Sprintf(" (want %s)", strings.Join(allowed, ", "))
-			}
-			p.add(k.Line, "%s", msg)
+	out, probs := yamlnode.Fields(m, allowed)
+	for _, pr := range probs {
+		if pr.Kind == yamlnode.Repeated {
+			p.add(pr.Key.Line, "field %q given twice (first at line %d)", pr.Key.Value, pr.First.Line)
 			continue
 		}
-		if l, dup := lines[k.Value]; dup {
-			p.add(k.Line, "field %q given twice (first at line %d)", k.Value, l)
-			continue
+		// Unknown, and keys no catalog field can have (a list, "<<").
+		msg := fmt.Sprintf("unknown field %q in %s", pr.Key.Value, where)
+		if pr.Suggestion != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", pr.Suggestion)
+		} else {
+			msg += fmt.Sprintf(" (want %s)", strings.Join(allowed, ", "))
 		}
-		lines[k.Value] = k.Line
-		out[k.Value] = v
+		p.add(pr.Key.Line, "%s", msg)
+	}
+	for k, v := range out {
+		out[k] = resolve(v)
 	}
 	return out
 }
@@ -658,35 +650,4 @@ func kindName(n *yaml.Node) string {
 		return fmt.Sprintf("%q", n.Value)
 	}
 	return "a YAML node"
-}
-
-// suggest returns the allowed word closest to s if it is a likely typo.
-func suggest(s string, allowed []string) string {
-	best, bestD := "", 3
-	for _, a := range allowed {
-		if d := editDistance(strings.ToLower(s), a); d < bestD {
-			best, bestD = a, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -145,11 +145,7 @@ spdxjson, cyclonedx, vuln, openvex, custom.`,
 				return err
 			}
 			f.attest, f.formats = values, nil
-			targets := make([]batch.Target, len(args))
-			for i, a := range args {
-				targets[i] = batch.Target{Ref: a, Source: fmt.Sprintf("argument %d", i+1), Recursive: f.recursive}
-			}
-			return f.run(cmd.Context(), g, targets, nil)
+			return f.run(cmd.Context(), g, argTargets(args, f.recursive), nil)
 		},
 	}
 	f.perManifest = true
@@ -272,11 +268,7 @@ func runVerifyAttestation(ctx context.Context, g *globals, f *verifyAttestationF
 	if err != nil {
 		return err
 	}
-	targets := make([]batch.Target, len(args))
-	for i, a := range args {
-		targets[i] = batch.Target{Ref: a, Source: fmt.Sprintf("argument %d", i+1), Recursive: f.recursive}
-	}
-	plan, err := batch.NewPlanner(reg, f.workers).Plan(ctx, targets)
+	plan, err := batch.NewPlanner(reg, f.workers).Plan(ctx, argTargets(args, f.recursive))
 	if err != nil {
 		return err
 	}

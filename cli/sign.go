@@ -55,14 +55,20 @@ Exit status: 0 when everything was signed, 2 when some manifests failed
 (each is listed), 1 for usage or configuration errors.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			targets := make([]batch.Target, len(args))
-			for i, a := range args {
-				targets[i] = batch.Target{Ref: a, Source: fmt.Sprintf("argument %d", i+1), Recursive: f.recursive}
-			}
-			return f.run(cmd.Context(), g, targets, nil)
+			return f.run(cmd.Context(), g, argTargets(args, f.recursive), nil)
 		},
 	}
 	f.perManifest = true
 	f.register(cmd, 8)
 	return cmd
+}
+
+// argTargets turns command-line references into targets, each named in
+// messages by its position, as sign, attest and verify all name them.
+func argTargets(args []string, recursive bool) []batch.Target {
+	targets := make([]batch.Target, len(args))
+	for i, a := range args {
+		targets[i] = batch.Target{Ref: a, Source: fmt.Sprintf("argument %d", i+1), Recursive: recursive}
+	}
+	return targets
 }

@@ -242,10 +242,7 @@ func runVerify(ctx context.Context, g *globals, f *verifyFlags, args []string) e
 }
 
 func verifyTargets(ctx context.Context, g *globals, reg *registry.Client, f *verifyFlags, args []string) ([]batch.Target, []batch.Failure, error) {
-	var targets []batch.Target
-	for i, a := range args {
-		targets = append(targets, batch.Target{Ref: a, Source: fmt.Sprintf("argument %d", i+1), Recursive: f.recursive})
-	}
+	targets := argTargets(args, f.recursive)
 	if f.catalog == "" {
 		return targets, nil, nil
 	}

@@ -21,6 +21,7 @@
 // "<key path>.chain.pem", leaf first; a token key's chain is the
 // CKO_CERTIFICATE objects sharing its CKA_ID.
 //
-// Imports: the standard library, github.com/miekg/pkcs11 and golang.org/x/crypto
-// only. Nothing here knows about registries or signature formats.
+// Imports: the standard library, github.com/miekg/pkcs11, golang.org/x/crypto
+// and hsm/pemkey only. Nothing here knows about registries or signature
+// formats.
 package hsm

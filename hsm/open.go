@@ -10,6 +10,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+
+	"github.com/signet-project/signet/hsm/pemkey"
 )
 
 // refKind splits a KEYREF into a pkcs11 URI or a file path.
@@ -185,25 +187,12 @@ func LoadPublicKey(ctx context.Context, ref string, opts ...Option) (crypto.Publ
 		if block == nil {
 			break
 		}
-		switch block.Type {
-		case "PUBLIC KEY":
-			pub, err := x509.ParsePKIXPublicKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("loading public key %s: %w", path, err)
-			}
+		pub, ok, err := pemkey.Public(block)
+		if err != nil {
+			return nil, fmt.Errorf("loading public key %s: %w", path, err)
+		}
+		if ok {
 			return pub, nil
-		case "RSA PUBLIC KEY":
-			pub, err := x509.ParsePKCS1PublicKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("loading public key %s: %w", path, err)
-			}
-			return pub, nil
-		case "CERTIFICATE":
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("loading public key %s: %w", path, err)
-			}
-			return c.PublicKey, nil
 		}
 	}
 	k, err := Open(ctx, ref, opts...)

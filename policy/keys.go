@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+
+	// Not hsm itself: policy is built into the cgo-free BuildKit frontend.
+	"github.com/signet-project/signet/hsm/pemkey"
 )
 
 // KeyFingerprint returns "sha256:" and the hex SHA-256 of the key's PKIX
@@ -51,35 +54,28 @@ func parsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
 		if block == nil {
 			break
 		}
-		switch {
-		case block.Type == "PUBLIC KEY":
-			k, err := x509.ParsePKIXPublicKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("decoding PUBLIC KEY: %w", err)
-			}
-			keys = append(keys, k)
-		case block.Type == "RSA PUBLIC KEY":
-			k, err := x509.ParsePKCS1PublicKey(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("decoding RSA PUBLIC KEY: %w", err)
-			}
-			keys = append(keys, k)
-		case block.Type == "CERTIFICATE":
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("decoding CERTIFICATE: %w", err)
-			}
-			keys = append(keys, c.PublicKey)
-		case privatePEM[block.Type]:
+		if privatePEM[block.Type] {
 			return nil, fmt.Errorf("holds a private key (%s): a policy names public keys only (signet keys public --key KEYREF prints one)", block.Type)
-		default:
-			return nil, fmt.Errorf("unexpected PEM block %q (want PUBLIC KEY or CERTIFICATE)", block.Type)
 		}
+		k, err := publicKey(block)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("no PEM public key or certificate in it")
 	}
 	return keys, nil
+}
+
+// publicKey decodes a PEM block that must hold a public key.
+func publicKey(block *pem.Block) (crypto.PublicKey, error) {
+	k, ok, err := pemkey.Public(block)
+	if err == nil && !ok {
+		err = fmt.Errorf("unexpected PEM block %q (want PUBLIC KEY or CERTIFICATE)", block.Type)
+	}
+	return k, err
 }
 
 // parseCertificates decodes PEM certificates, or one DER certificate.
@@ -205,11 +201,11 @@ func FingerprintPEM(data []byte) ([]Fingerprint, error) {
 		case privatePEM[block.Type]:
 			return nil, fmt.Errorf("holds a private key (%s); fingerprint its public half (signet keys public --key KEYREF)", block.Type)
 		default:
-			keys, err := parsePublicKeys(pem.EncodeToMemory(block))
+			k, err := publicKey(block)
 			if err != nil {
 				return nil, err
 			}
-			pub = keys[0]
+			pub = k
 		}
 		k, err := KeyFingerprint(pub)
 		if err != nil {

@@ -12,10 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/signet-project/signet/internal/yamlnode"
 )
 
 // Parse parses a policy. filename is used in messages and to resolve the
@@ -70,9 +71,6 @@ func (p *parser) errorf(n *yaml.Node, rule, format string, a ...any) {
 	p.probs = append(p.probs, Problem{Pos: p.pos(n), Severity: SeverityError, Rule: rule, Msg: fmt.Sprintf(format, a...)})
 }
 
-// yamlLine finds "line N" in a yaml.v3 error message.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 func (p *parser) decode(data []byte) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -102,14 +100,7 @@ func (p *parser) decode(data []byte) *yaml.Node {
 }
 
 func (p *parser) yamlErr(err error) {
-	msg := err.Error()
-	line := 0
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
+	line, msg := yamlnode.ErrorLine(err)
 	if strings.Contains(msg, "alias") || strings.Contains(msg, "did not find expected alphabetic or numeric character") {
 		msg += ` (a value starting with '*' must be quoted: "*")`
 	}
@@ -166,69 +157,30 @@ func (p *parser) mapping(n *yaml.Node, rule, what string, known ...string) map[s
 		p.errorf(n, rule, "%s: want a mapping, got %s", what, kindName(n))
 		return nil
 	}
-	out := map[string]*yaml.Node{}
+	// Keys count toward the node budget, as values do when they are read.
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := p.resolve(n.Content[i]), n.Content[i+1]
-		if k == nil {
-			return out
+		if p.resolve(n.Content[i]) == nil {
+			return nil
 		}
-		if k.Kind != yaml.ScalarNode {
-			p.errorf(k, rule, "%s: field names are strings", what)
-			continue
-		}
-		if k.ShortTag() == "!!merge" {
-			p.errorf(k, rule, "%s: YAML merge keys (<<) are not supported; repeat the fields or use an alias for a whole value", what)
-			continue
-		}
-		if !slices.Contains(known, k.Value) {
+	}
+	out, probs := yamlnode.Fields(n, known)
+	for _, pr := range probs {
+		switch pr.Kind {
+		case yamlnode.NotString:
+			p.errorf(pr.Key, rule, "%s: field names are strings", what)
+		case yamlnode.MergeKey:
+			p.errorf(pr.Key, rule, "%s: YAML merge keys (<<) are not supported; repeat the fields or use an alias for a whole value", what)
+		case yamlnode.Unknown:
 			hint := ""
-			if s := suggest(k.Value, known); s != "" {
-				hint = fmt.Sprintf("; did you mean %q?", s)
+			if pr.Suggestion != "" {
+				hint = fmt.Sprintf("; did you mean %q?", pr.Suggestion)
 			}
-			p.errorf(k, rule, "%s: unknown field %q (known: %s)%s", what, k.Value, strings.Join(known, ", "), hint)
-			continue
+			p.errorf(pr.Key, rule, "%s: unknown field %q (known: %s)%s", what, pr.Key.Value, strings.Join(known, ", "), hint)
+		case yamlnode.Repeated:
+			p.errorf(pr.Key, rule, "%s: field %q appears twice", what, pr.Key.Value)
 		}
-		if _, dup := out[k.Value]; dup {
-			p.errorf(k, rule, "%s: field %q appears twice", what, k.Value)
-			continue
-		}
-		out[k.Value] = v
 	}
 	return out
-}
-
-// suggest returns the known name closest to s, if it is close.
-func suggest(s string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // str returns a string scalar.
@@ -317,10 +269,10 @@ func (p *parser) policy(root *yaml.Node) *Policy {
 		}
 	}
 	if hasTrust {
-		pol.Trust = p.trustRules(trustNode)
+		pol.Trust = rules(p, trustNode, "trust", "rule", p.trustRule)
 	}
 	if hasSign {
-		pol.Signing = p.signingRules(signNode)
+		pol.Signing = rules(p, signNode, "signing", "signing rule", p.signingRule)
 	}
 	return pol
 }
@@ -342,22 +294,34 @@ func (p *parser) list(n *yaml.Node, what string) []*yaml.Node {
 
 var ruleName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
-func (p *parser) trustRules(n *yaml.Node) []*Scope {
-	var out []*Scope
+// namedRule is a trust or a signing rule: names are unique within each
+// kind.
+type namedRule interface {
+	*Scope | *SigningRule
+	ident() (name string, at Pos)
+}
+
+func (s *Scope) ident() (string, Pos)       { return s.Name, s.Pos }
+func (r *SigningRule) ident() (string, Pos) { return r.Name, r.Pos }
+
+// rules parses the list of rules n (kind "trust" or "signing") with parse,
+// skipping rules that fail and reporting a name given to two rules.
+func rules[R namedRule](p *parser, n *yaml.Node, kind, noun string, parse func(*yaml.Node, int) R) []R {
+	var out []R
 	names := map[string]Pos{}
-	for i, rn := range p.list(n, "trust") {
-		s := p.trustRule(rn, i)
-		if s == nil {
+	for i, rn := range p.list(n, kind) {
+		r := parse(rn, i)
+		if r == nil {
 			continue
 		}
-		if s.Name != "" {
-			if first, dup := names[s.Name]; dup {
-				p.probs = append(p.probs, Problem{Pos: s.Pos, Severity: SeverityError, Rule: s.Name,
-					Msg: fmt.Sprintf("name already used by the rule at %s", first)})
+		if name, at := r.ident(); name != "" {
+			if first, dup := names[name]; dup {
+				p.probs = append(p.probs, Problem{Pos: at, Severity: SeverityError, Rule: name,
+					Msg: fmt.Sprintf("name already used by the %s at %s", noun, first)})
 			}
-			names[s.Name] = s.Pos
+			names[name] = at
 		}
-		out = append(out, s)
+		out = append(out, r)
 	}
 	return out
 }
@@ -518,7 +482,7 @@ func (p *parser) formats(v *yaml.Node, rule, what string) []string {
 	for i, it := range p.strList(v, rule, what) {
 		if !slices.Contains(p.opts.formats, it.s) {
 			hint := ""
-			if s := suggest(it.s, p.opts.formats); s != "" {
+			if s := yamlnode.Suggest(it.s, p.opts.formats); s != "" {
 				hint = fmt.Sprintf("; did you mean %q?", s)
 			}
 			p.errorf(it.n, rule, "%s[%d]: unknown format %q (known: %s)%s", what, i, it.s, strings.Join(p.opts.formats, ", "), hint)
@@ -656,26 +620,6 @@ func (p *parser) revoked(v *yaml.Node, rule string, s *Scope) {
 			}
 		}
 	}
-}
-
-func (p *parser) signingRules(n *yaml.Node) []*SigningRule {
-	var out []*SigningRule
-	names := map[string]Pos{}
-	for i, rn := range p.list(n, "signing") {
-		r := p.signingRule(rn, i)
-		if r == nil {
-			continue
-		}
-		if r.Name != "" {
-			if first, dup := names[r.Name]; dup {
-				p.probs = append(p.probs, Problem{Pos: r.Pos, Severity: SeverityError, Rule: r.Name,
-					Msg: fmt.Sprintf("name already used by the signing rule at %s", first)})
-			}
-			names[r.Name] = r.Pos
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 func (p *parser) signingRule(n *yaml.Node, idx int) *SigningRule {

@@ -10,15 +10,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"testing"
+
+	"github.com/signet-project/signet/internal/testenv"
 )
-
-// memSigner is a crypto.Signer adapted to Signer, for format tests that need
-// a key but no HSM; hsm's own tests cover the real tokens.
-type memSigner struct{ crypto.Signer }
-
-func (m memSigner) SignDigest(_ context.Context, d []byte, o crypto.SignerOpts) ([]byte, error) {
-	return m.Sign(rand.Reader, d, o)
-}
 
 func TestDERRawRoundTrip(t *testing.T) {
 	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384(), elliptic.P521()} {
@@ -99,7 +93,7 @@ func TestSignVerifyMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			msg := []byte("payload")
-			sig, err := SignMessage(context.Background(), memSigner{tt.key}, tt.opts, msg)
+			sig, err := SignMessage(context.Background(), testenv.Key{Signer: tt.key}, tt.opts, msg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,8 +1,13 @@
 // Package testenv starts the real parts signet's integration tests run
 // against: Debian's docker-registry and go-containerregistry's in-process
 // registry on loopback, SoftHSM2 tokens in temporary directories, and the
-// cached builds of cosign, notation and buildkitd. Each helper registers its
-// own cleanup with t.Cleanup.
+// cached builds of cosign, notation and buildkitd (with an environment that
+// keeps cosign offline), and in-memory keys for tests that need a
+// signature.Signer but not a token. Each helper registers its own cleanup
+// with t.Cleanup.
+//
+// It imports nothing of signet's: hsm, attest, signature, cli and
+// buildkit/pending have internal tests that import it.
 //
 // A missing part skips the test on a developer machine and fails it under
 // CI=true, where every part must be present.
@@ -57,4 +62,17 @@ func Tool(t testing.TB, name string) string {
 		Missing(t, name, "run tools/install.sh (make test does)")
 	}
 	return p
+}
+
+// CosignEnv returns the environment to run the cached cosign builds in, off
+// the network and out of the user's files: HOME, and with it cosign's
+// config and TUF cache, in a directory of the test's own, no cache of
+// sigstore's trust material, prompts answered yes and key files with the
+// empty password. Commands that belong together (a signature and its
+// verification) share one; a caller may append to override.
+func CosignEnv(t testing.TB) []string {
+	t.Helper()
+	home := t.TempDir()
+	return append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"),
+		"COSIGN_PASSWORD=", "COSIGN_YES=true", "SIGSTORE_NO_CACHE=true")
 }

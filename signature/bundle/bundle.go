@@ -4,19 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/certs"
+	"github.com/signet-project/signet/signature/dsse"
 )
 
 // Media and payload types of the format.
@@ -79,8 +78,8 @@ type Bundle struct {
 	VerificationMaterial VerificationMaterial `json:"verificationMaterial"`
 	// MessageSignature is the other content kind (cosign sign-blob);
 	// image signatures use DSSEEnvelope.
-	MessageSignature json.RawMessage `json:"messageSignature,omitempty"`
-	DSSEEnvelope     *Envelope       `json:"dsseEnvelope,omitempty"`
+	MessageSignature json.RawMessage     `json:"messageSignature,omitempty"`
+	DSSEEnvelope     *dsse.ProtoEnvelope `json:"dsseEnvelope,omitempty"`
 }
 
 // VerificationMaterial names what verifies the signature: exactly one of
@@ -108,20 +107,6 @@ type Certificate struct {
 // CertificateChain is a leaf-first list of certificates.
 type CertificateChain struct {
 	Certificates []Certificate `json:"certificates"`
-}
-
-// Envelope is a DSSE envelope (io.intoto.Envelope in protobuf-JSON).
-type Envelope struct {
-	Payload     b64         `json:"payload"`
-	PayloadType string      `json:"payloadType"`
-	Signatures  []Signature `json:"signatures"`
-}
-
-// Signature is one DSSE signature. cosign v3 leaves keyid empty, which
-// protobuf-JSON omits.
-type Signature struct {
-	Sig   b64    `json:"sig"`
-	KeyID string `json:"keyid,omitempty"`
 }
 
 // KeyHint returns the hint cosign and sigstore-go write for a key:
@@ -172,15 +157,22 @@ func Parse(b []byte) (*Bundle, error) {
 		}
 		return nil, fmt.Errorf("%w: no dsseEnvelope", ErrMalformed)
 	}
+	// protojson rejects a bundle whose bytes fields are not base64, so a
+	// signature that does not decode makes the whole bundle malformed here,
+	// where a bare DSSE envelope would only skip it.
 	env := bd.DSSEEnvelope
-	if len(env.Payload) == 0 {
+	if p, err := env.DecodedPayload(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	} else if len(p) == 0 {
 		return nil, fmt.Errorf("%w: empty DSSE payload", ErrMalformed)
 	}
 	if len(env.Signatures) == 0 {
 		return nil, fmt.Errorf("%w: DSSE envelope has no signature", ErrMalformed)
 	}
 	for i, s := range env.Signatures {
-		if len(s.Sig) == 0 {
+		if sig, err := s.DecodedSig(); err != nil {
+			return nil, fmt.Errorf("%w: DSSE signature %d: %w", ErrMalformed, i, err)
+		} else if len(sig) == 0 {
 			return nil, fmt.Errorf("%w: DSSE signature %d is empty", ErrMalformed, i)
 		}
 	}
@@ -211,36 +203,6 @@ func (b *Bundle) Chain() ([]*x509.Certificate, error) {
 		out = append(out, cert)
 	}
 	return out, nil
-}
-
-// PAE is DSSE's pre-authentication encoding, the bytes signed:
-// "DSSEv1" SP len(type) SP type SP len(body) SP body, lengths in decimal.
-// It binds the payload type as well as the payload.
-func PAE(payloadType string, payload []byte) []byte {
-	b := make([]byte, 0, 24+len(payloadType)+len(payload))
-	b = append(b, "DSSEv1 "...)
-	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
-	b = append(b, ' ')
-	b = append(b, payloadType...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(len(payload)), 10)
-	b = append(b, ' ')
-	return append(b, payload...)
-}
-
-// HashFor returns the digest algorithm sigstore's default verifier pairs
-// with pub: SHA-384 for P-384, SHA-512 for P-521, SHA-256 otherwise (RSA
-// signs PKCS#1 v1.5). cosign v3.1 picks the hash from the key the same way.
-func HashFor(pub crypto.PublicKey) crypto.Hash {
-	if k, ok := pub.(*ecdsa.PublicKey); ok {
-		switch signature.CurveSize(k) {
-		case 48:
-			return crypto.SHA384
-		case 66:
-			return crypto.SHA512
-		}
-	}
-	return crypto.SHA256
 }
 
 // Statement is an in-toto statement, the DSSE payload.
@@ -301,14 +263,11 @@ type SignOptions struct {
 // Sign makes a bundle signing statement with key.
 func Sign(ctx context.Context, key signature.Signer, statement []byte, o SignOptions) ([]byte, error) {
 	pub := key.Public()
-	sig, err := signature.SignMessage(ctx, key, HashFor(pub), PAE(PayloadType, statement))
+	env, err := dsse.Sign(ctx, key, dsse.HashFor(pub), PayloadType, statement)
 	if err != nil {
 		return nil, fmt.Errorf("signing sigstore bundle: %w", err)
 	}
-	bd := Bundle{
-		MediaType:    MediaType,
-		DSSEEnvelope: &Envelope{Payload: statement, PayloadType: PayloadType, Signatures: []Signature{{Sig: sig}}},
-	}
+	bd := Bundle{MediaType: MediaType, DSSEEnvelope: &dsse.ProtoEnvelope{Envelope: *env}}
 	if len(o.Chain) == 0 {
 		hint, err := KeyHint(pub)
 		if err != nil {
@@ -337,28 +296,15 @@ func Sign(ctx context.Context, key signature.Signer, statement []byte, o SignOpt
 }
 
 // VerifySignature checks that one of the envelope's signatures verifies
-// with pub over PAE(payloadType, payload), with the hash HashFor(pub) (or
-// SHA-256, which cosign v3.0 and earlier used for every key).
+// with pub over PAE(payloadType, payload), with the hash dsse.HashFor(pub)
+// (or SHA-256, which cosign v3.0 and earlier used for every key). A
+// signature by another key, or one changed after signing, wraps
+// signature.ErrMismatch.
 func (b *Bundle) VerifySignature(pub crypto.PublicKey) error {
 	env := b.DSSEEnvelope
 	if env == nil {
 		return fmt.Errorf("%w: no dsseEnvelope", ErrMalformed)
 	}
-	msg := PAE(env.PayloadType, env.Payload)
-	hashes := []crypto.Hash{HashFor(pub)}
-	if hashes[0] != crypto.SHA256 {
-		hashes = append(hashes, crypto.SHA256)
-	}
-	var last error
-	for _, s := range env.Signatures {
-		for _, h := range hashes {
-			if last = signature.VerifyMessage(pub, h, msg, s.Sig); last == nil {
-				return nil
-			}
-		}
-	}
-	if last == nil || errors.Is(last, signature.ErrMismatch) {
-		return signature.ErrMismatch
-	}
-	return last
+	_, err := env.Verify([]crypto.PublicKey{pub})
+	return err
 }

@@ -3,24 +3,20 @@ package bundle
 import (
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/certs"
+	"github.com/signet-project/signet/signature/referrer"
 )
 
 // Name is the format's name in results, reports and --format.
@@ -37,25 +33,9 @@ const (
 	emptyConfigType = "application/vnd.oci.empty.v1+json"
 )
 
-var emptyConfig = []byte("{}")
-
 // Registry is what bundle storage needs from a registry client;
 // *registry.Client satisfies it.
-type Registry interface {
-	Manifest(ctx context.Context, ref name.Reference) (*registry.Manifest, error)
-	Blob(ctx context.Context, repo name.Repository, digest v1.Hash, maxSize int64) ([]byte, error)
-	BlobExists(ctx context.Context, repo name.Repository, digest v1.Hash) (bool, error)
-	UploadBlob(ctx context.Context, repo name.Repository, digest v1.Hash, body []byte) error
-	PushReferrer(ctx context.Context, repo name.Repository, manifest []byte, mediaType string, desc v1.Descriptor, subject v1.Hash) error
-	ListReferrers(ctx context.Context, repo name.Repository, subject v1.Hash, artifactType string) ([]v1.Descriptor, error)
-}
-
-var _ Registry = (*registry.Client)(nil)
-
-func sha256Hash(b []byte) v1.Hash {
-	sum := sha256.Sum256(b)
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
-}
+type Registry = referrer.Registry
 
 // referrerManifest is an OCI image manifest with the OCI 1.1 artifactType,
 // which go-containerregistry's v1.Manifest lacks; field order as cosign
@@ -75,19 +55,16 @@ func NewReferrerManifest(bundle []byte, s signature.Subject, created time.Time) 
 		PredicateTypeAnnotation: PredicateType,
 		CreatedAnnotation:       created.UTC().Format(time.RFC3339),
 	}
+	config := referrer.ConfigDescriptor(emptyConfigType)
+	config.ArtifactType = MediaType
 	m := referrerManifest{
 		Manifest: v1.Manifest{
 			SchemaVersion: 2,
 			MediaType:     types.OCIManifestSchema1,
-			Config: v1.Descriptor{
-				MediaType:    emptyConfigType,
-				Size:         int64(len(emptyConfig)),
-				Digest:       sha256Hash(emptyConfig),
-				ArtifactType: MediaType,
-			},
-			Layers:      []v1.Descriptor{{MediaType: MediaType, Size: int64(len(bundle)), Digest: sha256Hash(bundle)}},
-			Annotations: ann,
-			Subject:     &v1.Descriptor{MediaType: types.MediaType(s.MediaType), Size: s.Size, Digest: s.Digest},
+			Config:        config,
+			Layers:        []v1.Descriptor{{MediaType: MediaType, Size: int64(len(bundle)), Digest: referrer.Digest(bundle)}},
+			Annotations:   ann,
+			Subject:       &v1.Descriptor{MediaType: types.MediaType(s.MediaType), Size: s.Size, Digest: s.Digest},
 		},
 		ArtifactType: MediaType,
 	}
@@ -95,7 +72,7 @@ func NewReferrerManifest(bundle []byte, s signature.Subject, created time.Time) 
 	if err != nil {
 		return nil, v1.Descriptor{}, fmt.Errorf("encoding bundle referrer for %s: %w", s.Digest, err)
 	}
-	desc := v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: int64(len(body)), Digest: sha256Hash(body), ArtifactType: MediaType, Annotations: ann}
+	desc := v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: int64(len(body)), Digest: referrer.Digest(body), ArtifactType: MediaType, Annotations: ann}
 	return body, desc, nil
 }
 
@@ -111,56 +88,15 @@ func maybeBundle(d v1.Descriptor) bool {
 	return false
 }
 
-// store is the registry side of the format.
+// store is the registry side of the format: listing and recognising
+// bundles is the format's own, reading and writing referrers is shared
+// with notation.
 type store struct {
-	reg   Registry
-	locks registry.Locks
-
-	configMu sync.Mutex
-	config   map[string]chan struct{} // by repository: "{}" uploaded (closed) or in flight
+	reg  Registry
+	refs *referrer.Store
 }
 
-// uploadConfig uploads the empty config blob to repo once per store: every
-// bundle shares it, and distribution answers concurrent uploads of one blob
-// followed by manifest PUTs with spurious DIGEST_INVALID errors. A failed
-// upload is forgotten, so the next bundle tries again.
-func (st *store) uploadConfig(ctx context.Context, repo name.Repository) error {
-	key := repo.String()
-	for {
-		st.configMu.Lock()
-		if st.config == nil {
-			st.config = map[string]chan struct{}{}
-		}
-		done, ok := st.config[key]
-		if !ok {
-			done = make(chan struct{})
-			st.config[key] = done
-		}
-		st.configMu.Unlock()
-		if !ok {
-			err := ensureBlob(ctx, st.reg, repo, emptyConfig)
-			if err != nil {
-				st.configMu.Lock()
-				delete(st.config, key)
-				st.configMu.Unlock()
-			}
-			close(done)
-			return err
-		}
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		st.configMu.Lock()
-		still := st.config[key] == done
-		st.configMu.Unlock()
-		if still {
-			return nil
-		}
-		// The upload we waited for failed; try ourselves.
-	}
-}
+func newStore(reg Registry) *store { return &store{reg: reg, refs: referrer.NewStore(reg)} }
 
 func (st *store) list(ctx context.Context, s signature.Subject) ([]v1.Descriptor, error) {
 	// Unfiltered: a registry filtering on artifactType itself would drop
@@ -184,61 +120,31 @@ var errNotBundle = errors.New("not a sigstore bundle")
 // fetch reads the bundle of referrer d. Errors about its content wrap
 // ErrMalformed, errNotBundle or ErrTampered; registry errors do not.
 func (st *store) fetch(ctx context.Context, s signature.Subject, d v1.Descriptor) ([]byte, error) {
-	m, err := st.reg.Manifest(ctx, s.Repo.Digest(d.Digest.String()))
-	if err != nil {
-		return nil, fmt.Errorf("reading referrer %s of %s: %w", d.Digest, s.Name(), err)
-	}
-	var rm referrerManifest
-	if err := json.Unmarshal(m.Body, &rm); err != nil {
-		return nil, fmt.Errorf("%w: referrer %s: %w", errNotBundle, d.Digest, err)
-	}
-	// cosign reads any one-layer manifest whose layer is a bundle.
-	if len(rm.Layers) != 1 || !strings.HasPrefix(string(rm.Layers[0].MediaType), "application/vnd.dev.sigstore.bundle") {
-		return nil, fmt.Errorf("%w: referrer %s", errNotBundle, d.Digest)
-	}
-	b, err := st.reg.Blob(ctx, s.Repo, rm.Layers[0].Digest, MaxBundleSize)
+	b, err := st.refs.Fetch(ctx, s, d, MaxBundleSize, bundleLayer)
 	if errors.Is(err, registry.ErrDigestMismatch) {
-		return nil, fmt.Errorf("%w: bundle %s: %w", ErrTampered, rm.Layers[0].Digest, err)
+		return nil, fmt.Errorf("%w: %w", ErrTampered, err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading bundle %s of %s: %w", rm.Layers[0].Digest, s.Name(), err)
+	return b, err
+}
+
+// bundleLayer picks the bundle out of a referrer manifest: cosign reads any
+// one-layer manifest whose layer is a bundle.
+func bundleLayer(manifest []byte) (v1.Descriptor, error) {
+	var rm referrerManifest
+	if err := json.Unmarshal(manifest, &rm); err != nil {
+		return v1.Descriptor{}, fmt.Errorf("%w: %w", errNotBundle, err)
 	}
-	return b, nil
+	if len(rm.Layers) != 1 || !strings.HasPrefix(string(rm.Layers[0].MediaType), "application/vnd.dev.sigstore.bundle") {
+		return v1.Descriptor{}, errNotBundle
+	}
+	return rm.Layers[0], nil
 }
 
 func (st *store) push(ctx context.Context, s signature.Subject, bundle, manifest []byte, desc v1.Descriptor) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := st.uploadConfig(gctx, s.Repo); err != nil {
-			return fmt.Errorf("uploading empty config to %s: %w", s.Repo, err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		if err := st.reg.UploadBlob(gctx, s.Repo, sha256Hash(bundle), bundle); err != nil {
-			return fmt.Errorf("uploading sigstore bundle for %s: %w", s.Name(), err)
-		}
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	if err := st.reg.PushReferrer(ctx, s.Repo, manifest, string(types.OCIManifestSchema1), desc, s.Digest); err != nil {
+	if err := st.refs.Push(ctx, s, bundle, manifest, desc); err != nil {
 		return fmt.Errorf("pushing sigstore bundle for %s: %w", s.Name(), err)
 	}
 	return nil
-}
-
-// ensureBlob uploads b to repo unless the registry has it. The HEAD is
-// cheaper than an upload, and it keeps signet from rewriting a shared blob
-// (and distribution its repository link) while another writer's manifest
-// PUT checks that blob.
-func ensureBlob(ctx context.Context, reg Registry, repo name.Repository, b []byte) error {
-	d := sha256Hash(b)
-	if ok, err := reg.BlobExists(ctx, repo, d); err == nil && ok {
-		return nil
-	}
-	return reg.UploadBlob(ctx, repo, d, b)
 }
 
 // Option configures a Format.
@@ -296,7 +202,7 @@ func NewFormat(reg Registry, key signature.Signer, opts ...Option) (*Format, err
 		}
 		o.chain = ordered
 	}
-	return &Format{st: &store{reg: reg}, key: key, o: o}, nil
+	return &Format{st: newStore(reg), key: key, o: o}, nil
 }
 
 // Name returns "sigstore-bundle".
@@ -307,7 +213,7 @@ func (f *Format) Name() string { return Name }
 // result is Skipped). Each bundle is verified with the key before it is
 // pushed.
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
-	unlock := f.st.locks.Lock(s.Repo.String() + "@" + s.Digest.String())
+	unlock := f.st.refs.Lock(s)
 	defer unlock()
 	if d, ok, err := f.existing(ctx, s); err != nil {
 		return signature.Result{}, err
@@ -380,7 +286,11 @@ func checkStatement(bd *Bundle, s signature.Subject) (*Statement, error) {
 	if bd.DSSEEnvelope.PayloadType != PayloadType {
 		return nil, fmt.Errorf("%w: DSSE payload type %q, want %q", ErrMalformed, bd.DSSEEnvelope.PayloadType, PayloadType)
 	}
-	st, err := ParseStatement(bd.DSSEEnvelope.Payload)
+	payload, err := bd.DSSEEnvelope.DecodedPayload()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	st, err := ParseStatement(payload)
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +321,7 @@ func NewVerifier(reg Registry, trust signature.Trust) (*Verifier, error) {
 	if trust == nil {
 		return nil, errors.New("sigstore bundle verifier: no trust")
 	}
-	return &Verifier{st: &store{reg: reg}, trust: trust, now: time.Now}, nil
+	return &Verifier{st: newStore(reg), trust: trust, now: time.Now}, nil
 }
 
 // MaxBundles bounds how many referrers of one subject Verify examines,
@@ -482,7 +392,8 @@ func (v *Verifier) verifyBundle(b []byte, s signature.Subject) (*Verified, error
 		return nil, err
 	}
 	// Attestations share the layout; they are not signatures.
-	if st, err := ParseStatement(bd.DSSEEnvelope.Payload); err == nil && st.PredicateType != PredicateType {
+	payload, _ := bd.DSSEEnvelope.DecodedPayload() // Parse checked it
+	if st, err := ParseStatement(payload); err == nil && st.PredicateType != PredicateType {
 		return nil, fmt.Errorf("%w: predicate type %q", errNotSignature, st.PredicateType)
 	}
 	chain, _ := bd.Chain() // Parse checked it

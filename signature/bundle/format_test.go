@@ -26,7 +26,7 @@ var testDigest = v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("cd", 32)}
 // key hint, the DSSE envelope with one signature and no keyid, and the
 // statement.
 func TestBundleLayout(t *testing.T) {
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	st, err := bundle.NewStatement(testDigest)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestCertificateMaterial(t *testing.T) {
 	reg := newClient(t)
 	ctx := testCtx(t)
 	for _, inter := range []bool{false, true} {
-		key := newKey(t)
+		key := testenv.NewKey(t)
 		ca, chain := issue(t, key, inter)
 		f, err := bundle.NewFormat(reg, key, bundle.WithCertificateChain(chain))
 		if err != nil {
@@ -100,7 +100,7 @@ func TestCertificateMaterial(t *testing.T) {
 		if wantN := len(chain) - 1; len(got.Chain) != wantN {
 			t.Errorf("bundle carries %d certificates; want %d (no root)", len(got.Chain), wantN)
 		}
-		other, _ := issue(t, newKey(t), false)
+		other, _ := issue(t, testenv.NewKey(t), false)
 		if _, err := mustVerifier(t, reg, chainTrust{roots: []*x509.Certificate{other.Root()}}).Verify(ctx, s); signature.ReasonOf(err) != signature.ReasonUntrustedCert {
 			t.Errorf("Verify(other root) = %v; want untrusted-certificate", err)
 		}
@@ -132,7 +132,7 @@ func TestVerifyReasons(t *testing.T) {
 	tr := testenv.MemRegistry(t, false)
 	reg := newClient(t)
 	ctx := testCtx(t)
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	trust := signature.KeyTrust{Key: key.Public()}
 	f, err := bundle.NewFormat(reg, key)
 	if err != nil {
@@ -181,7 +181,7 @@ func TestVerifyReasons(t *testing.T) {
 	}{
 		{"good", good, trust, "", ""},
 		{"unsigned", unsigned, trust, signature.ReasonUnsigned, "no sigstore bundle"},
-		{"wrong key", good, signature.KeyTrust{Key: newKey(t).Public()}, signature.ReasonUntrustedKey, "not trusted"},
+		{"wrong key", good, signature.KeyTrust{Key: testenv.NewKey(t).Public()}, signature.ReasonUntrustedKey, "not trusted"},
 		{"copied from another manifest", copied, trust, signature.ReasonWrongSubject, good.Digest.Hex},
 		{"tampered statement", tampered, trust, signature.ReasonTampered, "altered after signing"},
 		{"attestation only", attested, trust, signature.ReasonUnsigned, "attestation"},
@@ -225,7 +225,7 @@ func TestSignIdempotentConcurrent(t *testing.T) {
 			reg := newClient(t)
 			testenv.SeedSingle(t, tr.Host, "busy", "v1")
 			s := subject(t, reg, tr.Host+"/busy:v1")
-			f, err := bundle.NewFormat(reg, newKey(t))
+			f, err := bundle.NewFormat(reg, testenv.NewKey(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,7 +233,7 @@ func TestSignIdempotentConcurrent(t *testing.T) {
 			res := make([]signature.Result, 2*n)
 			errs := make([]error, 2*n)
 			for i := range n {
-				fk, err := bundle.NewFormat(reg, newKey(t))
+				fk, err := bundle.NewFormat(reg, testenv.NewKey(t))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"testing"
 
+	"github.com/signet-project/signet/internal/testenv"
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/bundle"
 )
@@ -12,7 +13,7 @@ import (
 // FuzzParseBundle feeds hostile bundles to the parser and, when they
 // parse, to the checks the verifier runs: none may panic.
 func FuzzParseBundle(f *testing.F) {
-	key := newKey(f)
+	key := testenv.NewKey(f)
 	st, _ := bundle.NewStatement(testDigest)
 	for _, o := range []bundle.SignOptions{{}, {Chain: func() []*x509.Certificate { _, c := issue(f, key, true); return c }()}} {
 		b, err := bundle.Sign(context.Background(), key, st, o)
@@ -31,7 +32,8 @@ func FuzzParseBundle(f *testing.F) {
 		}
 		_, _ = bd.Chain()
 		_ = bd.VerifySignature(pub)
-		if st, err := bundle.ParseStatement(bd.DSSEEnvelope.Payload); err == nil {
+		payload, _ := bd.DSSEEnvelope.DecodedPayload()
+		if st, err := bundle.ParseStatement(payload); err == nil {
 			_ = st.Names(testDigest)
 		}
 		_ = signature.Subject{}

@@ -3,9 +3,6 @@ package bundle_test
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -21,26 +18,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/signet-project/signet/internal/testenv"
 	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/certs"
 )
-
-// memKey is an in-memory key; hsm's tests cover tokens.
-type memKey struct{ crypto.Signer }
-
-func (k memKey) SignDigest(_ context.Context, d []byte, o crypto.SignerOpts) ([]byte, error) {
-	return k.Sign(rand.Reader, d, o)
-}
-
-func newKey(t testing.TB) memKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return memKey{k}
-}
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -89,15 +71,15 @@ func name3(cn string) pkix.Name {
 
 // issue makes a root (and an intermediate when inter) and a code-signing
 // leaf for key, returning the CA and the leaf-first chain.
-func issue(t testing.TB, key memKey, inter bool) (*certs.CA, []*x509.Certificate) {
+func issue(t testing.TB, key testenv.Key, inter bool) (*certs.CA, []*x509.Certificate) {
 	t.Helper()
-	ca, err := certs.NewRootCA(newKey(t), name3("bundle test root"), 0)
+	ca, err := certs.NewRootCA(testenv.NewKey(t), name3("bundle test root"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	issuer := ca
 	if inter {
-		if issuer, err = ca.IssueIntermediate(newKey(t), name3("bundle test intermediate"), 0); err != nil {
+		if issuer, err = ca.IssueIntermediate(testenv.NewKey(t), name3("bundle test intermediate"), 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -16,20 +16,13 @@ import (
 	"github.com/signet-project/signet/signature/certs"
 )
 
-// cosignEnv keeps cosign's TUF cache and config inside the test, off the
-// network.
-func cosignEnv(t *testing.T) []string {
-	home := t.TempDir()
-	return append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "COSIGN_PASSWORD=", "SIGSTORE_NO_CACHE=true")
-}
-
 // cosignVerify runs cosign v3's offline key-based verify with its default
 // (bundle) format.
 func cosignVerify(t *testing.T, pub, ref string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(testenv.Tool(t, "cosign-v3"), "verify", "--key", pub, "--insecure-ignore-tlog=true",
 		"--allow-http-registry", "--allow-insecure-registry", ref)
-	cmd.Env = cosignEnv(t)
+	cmd.Env = testenv.CosignEnv(t)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -66,12 +59,12 @@ func signIndex(t *testing.T, reg *registry.Client, f *bundle.Format, host, repo 
 // for another key.
 func TestCosignVerifiesSignet(t *testing.T) {
 	reg := newClient(t)
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	f, err := bundle.NewFormat(reg, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, wrong := writePub(t, key.Public()), writePub(t, newKey(t).Public())
+	pub, wrong := writePub(t, key.Public()), writePub(t, testenv.NewKey(t).Public())
 	for regName, tr := range interopRegistries(t) {
 		t.Run(regName, func(t *testing.T) {
 			for _, s := range signIndex(t, reg, f, tr.Host, "bundle/app") {
@@ -99,7 +92,7 @@ func TestSignetVerifiesCosign(t *testing.T) {
 			ctx := testCtx(t)
 			reg := newClient(t)
 			dir := t.TempDir()
-			env := cosignEnv(t)
+			env := testenv.CosignEnv(t)
 			run := func(args ...string) {
 				t.Helper()
 				cmd := exec.Command(bin, args...)
@@ -135,7 +128,7 @@ func TestSignetVerifiesCosign(t *testing.T) {
 			if r, err := f.Sign(ctx, s); err != nil || !r.Skipped || r.Digest != got.Manifest {
 				t.Errorf("Sign after cosign signed = %+v, %v; want skipped naming %s", r, err, got.Manifest)
 			}
-			if _, err := mustVerifier(t, reg, signature.KeyTrust{Key: newKey(t).Public()}).Verify(ctx, s); signature.ReasonOf(err) != signature.ReasonUntrustedKey {
+			if _, err := mustVerifier(t, reg, signature.KeyTrust{Key: testenv.NewKey(t).Public()}).Verify(ctx, s); signature.ReasonOf(err) != signature.ReasonUntrustedKey {
 				t.Errorf("Verify(other key) = %v; want untrusted-key", err)
 			}
 		})
@@ -165,14 +158,14 @@ func TestCosignVerifiesCertificateBundles(t *testing.T) {
 	for _, inter := range []bool{false, true} {
 		name := map[bool]string{false: "leaf", true: "intermediate"}[inter]
 		t.Run(name, func(t *testing.T) {
-			key := newKey(t)
-			ca, err := certs.NewRootCA(newKey(t), name3("cosign interop root"), 0)
+			key := testenv.NewKey(t)
+			ca, err := certs.NewRootCA(testenv.NewKey(t), name3("cosign interop root"), 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			issuer := ca
 			if inter {
-				if issuer, err = ca.IssueIntermediate(newKey(t), name3("cosign interop intermediate"), 0); err != nil {
+				if issuer, err = ca.IssueIntermediate(testenv.NewKey(t), name3("cosign interop intermediate"), 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -194,7 +187,7 @@ func TestCosignVerifiesCertificateBundles(t *testing.T) {
 			if err := os.WriteFile(rootPEM, certs.EncodePEM([]*x509.Certificate{ca.Root()}), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			env := cosignEnv(t)
+			env := testenv.CosignEnv(t)
 			create := exec.Command(bin, "trusted-root", "create", "--fulcio", "url=https://ca.invalid,certificate-chain="+rootPEM,
 				"--no-default-fulcio", "--no-default-rekor", "--no-default-ctfe", "--no-default-tsa", "--out", trustedRoot)
 			create.Env = env

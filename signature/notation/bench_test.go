@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-project/signet/internal/testenv"
 	"github.com/signet-project/signet/signature/notation"
 )
 
 // BenchmarkSign measures building one envelope with an in-memory P-256 key:
 // the format's own cost, without a registry or an HSM round trip.
 func BenchmarkSign(b *testing.B) {
-	p := newPKI(b, newECKey(b, elliptic.P256()), true)
+	p := newPKI(b, testenv.NewECKey(b, elliptic.P256()), true)
 	payload, _ := notation.NewPayload(testSubject, nil)
 	req := notation.SignRequest{Payload: payload, Chain: p.chain, SigningTime: time.Now()}
 	for b.Loop() {
@@ -25,7 +26,7 @@ func BenchmarkSign(b *testing.B) {
 // BenchmarkParseVerify measures the integrity checks a verifier runs per
 // signature, chain rules included.
 func BenchmarkParseVerify(b *testing.B) {
-	p := newPKI(b, newECKey(b, elliptic.P256()), true)
+	p := newPKI(b, testenv.NewECKey(b, elliptic.P256()), true)
 	env := signEnvelope(b, p, notation.SignRequest{})
 	for b.Loop() {
 		e, err := notation.ParseEnvelope(env)

@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/signet-project/signet/internal/testenv"
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/notation"
 )
@@ -53,18 +54,18 @@ func signEnvelope(t testing.TB, p *pki, req notation.SignRequest) []byte {
 func TestEnvelopeLayout(t *testing.T) {
 	tests := []struct {
 		name    string
-		key     memKey
+		key     testenv.Key
 		alg     string
 		sigLen  int
 		expiry  bool
 		wantHdr string
 	}{
-		{"p256", newECKey(t, elliptic.P256()), "ES256", 64, false,
+		{"p256", testenv.NewECKey(t, elliptic.P256()), "ES256", 64, false,
 			`{"alg":"ES256","crit":["io.cncf.notary.signingScheme"],"cty":"application/vnd.cncf.notary.payload.v1+json","io.cncf.notary.signingScheme":"notary.x509","io.cncf.notary.signingTime":"2025-01-02T03:04:05Z"}`},
-		{"p384", newECKey(t, elliptic.P384()), "ES384", 96, true,
+		{"p384", testenv.NewECKey(t, elliptic.P384()), "ES384", 96, true,
 			`{"alg":"ES384","crit":["io.cncf.notary.signingScheme","io.cncf.notary.expiry"],"cty":"application/vnd.cncf.notary.payload.v1+json","io.cncf.notary.expiry":"2025-01-03T03:04:05Z","io.cncf.notary.signingScheme":"notary.x509","io.cncf.notary.signingTime":"2025-01-02T03:04:05Z"}`},
-		{"p521", newECKey(t, elliptic.P521()), "ES512", 132, false, ""},
-		{"rsa2048", newRSAKey(t, 2048), "PS256", 256, false, ""},
+		{"p521", testenv.NewECKey(t, elliptic.P521()), "ES512", 132, false, ""},
+		{"rsa2048", testenv.NewRSAKey(t, 2048), "PS256", 256, false, ""},
 	}
 	// A signing time with a fraction and a zone, which must come out whole
 	// and in UTC.
@@ -141,8 +142,8 @@ func TestEnvelopeLayout(t *testing.T) {
 // at until a year from now, so that an envelope signed "at" verifies.
 func backdate(t *testing.T, p *pki, at time.Time) []*x509.Certificate {
 	t.Helper()
-	rootKey := newECKey(t, elliptic.P256())
-	mk := func(tmpl, parent *x509.Certificate, pub any, signer memKey) *x509.Certificate {
+	rootKey := testenv.NewECKey(t, elliptic.P256())
+	mk := func(tmpl, parent *x509.Certificate, pub any, signer testenv.Key) *x509.Certificate {
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
 		if err != nil {
 			t.Fatal(err)
@@ -172,9 +173,9 @@ func keys(m map[string]json.RawMessage) []string {
 }
 
 func TestSignRejects(t *testing.T) {
-	key := newECKey(t, elliptic.P256())
+	key := testenv.NewECKey(t, elliptic.P256())
 	p := newPKI(t, key, false)
-	other := newPKI(t, newECKey(t, elliptic.P256()), false)
+	other := newPKI(t, testenv.NewECKey(t, elliptic.P256()), false)
 	payload, _ := notation.NewPayload(testSubject, nil)
 	now := time.Now()
 	tests := []struct {
@@ -198,7 +199,7 @@ func TestSignRejects(t *testing.T) {
 // craft builds an envelope from an arbitrary protected header and payload,
 // signed correctly with key: the way to test the verifier's own rules
 // rather than signature checks.
-func craft(t testing.TB, key memKey, hdr map[string]any, payload []byte, chain []*x509.Certificate) []byte {
+func craft(t testing.TB, key testenv.Key, hdr map[string]any, payload []byte, chain []*x509.Certificate) []byte {
 	t.Helper()
 	h, err := json.Marshal(hdr)
 	if err != nil {
@@ -240,7 +241,7 @@ func baseHeader() map[string]any {
 // TestEnvelopeVerifyRejects: each integrity rule, broken alone, fails with
 // the matching sentinel.
 func TestEnvelopeVerifyRejects(t *testing.T) {
-	key := newECKey(t, elliptic.P256())
+	key := testenv.NewECKey(t, elliptic.P256())
 	p := newPKI(t, key, false)
 	payload, _ := notation.NewPayload(testSubject, nil)
 	with := func(k string, v any) map[string]any {

@@ -119,7 +119,7 @@ func (f *Format) Chain() []*x509.Certificate { return f.chain }
 // verified before it is pushed, so a faulty HSM or key never publishes a
 // signature that fails verification.
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
-	unlock := f.store.lock(s)
+	unlock := f.store.refs.Lock(s)
 	defer unlock()
 	if d, ok, err := f.existing(ctx, s); err != nil {
 		return signature.Result{}, err

@@ -45,7 +45,7 @@ func TestSignVerifyIdempotent(t *testing.T) {
 			reg := newClient(t)
 			testenv.SeedSingle(t, tr.Host, "app", "v1")
 			s := subject(t, reg, tr.Host+"/app:v1")
-			key := newECKey(t, elliptic.P256())
+			key := testenv.NewECKey(t, elliptic.P256())
 			p := newPKI(t, key, false)
 			f, err := notation.NewFormat(reg, key, []*x509.Certificate{p.chain[1], p.chain[0]}) // any order
 			if err != nil {
@@ -101,7 +101,7 @@ func TestSignConcurrent(t *testing.T) {
 			reg := newClient(t)
 			testenv.SeedSingle(t, tr.Host, "busy", "v1")
 			s := subject(t, reg, tr.Host+"/busy:v1")
-			key := newECKey(t, elliptic.P256())
+			key := testenv.NewECKey(t, elliptic.P256())
 			p := newPKI(t, key, false)
 			f, err := notation.NewFormat(reg, key, p.chain)
 			if err != nil {
@@ -109,7 +109,7 @@ func TestSignConcurrent(t *testing.T) {
 			}
 			formats := []*notation.Format{}
 			for range n {
-				k := newECKey(t, elliptic.P256())
+				k := testenv.NewECKey(t, elliptic.P256())
 				fk, err := notation.NewFormat(reg, k, newPKI(t, k, false).chain)
 				if err != nil {
 					t.Fatal(err)
@@ -154,7 +154,7 @@ func TestVerifyReasons(t *testing.T) {
 	tr := testenv.MemRegistry(t, false)
 	reg := newClient(t)
 	ctx := testCtx(t)
-	key := newECKey(t, elliptic.P256())
+	key := testenv.NewECKey(t, elliptic.P256())
 	p := newPKI(t, key, false)
 	trust := chainTrust{roots: []*x509.Certificate{p.root()}}
 	f, err := notation.NewFormat(reg, key, p.chain)
@@ -200,7 +200,7 @@ func TestVerifyReasons(t *testing.T) {
 	expired := seed("expired")
 	push(t, reg, expired, signEnvelope(t, p, notation.SignRequest{Payload: mustPayload(t, expired), SigningTime: time.Now().Add(-2 * time.Minute), Expiry: time.Now().Add(-time.Minute)}), p.chain)
 
-	otherKey := newECKey(t, elliptic.P256())
+	otherKey := testenv.NewECKey(t, elliptic.P256())
 	otherPKI := newPKI(t, otherKey, false)
 	tests := []struct {
 		name   string
@@ -250,9 +250,9 @@ func mustPayload(t *testing.T, s signature.Subject) []byte {
 
 func TestNewFormatRejects(t *testing.T) {
 	reg := newClient(t)
-	key := newECKey(t, elliptic.P256())
+	key := testenv.NewECKey(t, elliptic.P256())
 	p := newPKI(t, key, false)
-	other := newPKI(t, newECKey(t, elliptic.P256()), false)
+	other := newPKI(t, testenv.NewECKey(t, elliptic.P256()), false)
 	for name, chain := range map[string][]*x509.Certificate{
 		"no chain":          nil,
 		"another key":       other.chain,

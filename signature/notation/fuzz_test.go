@@ -4,13 +4,14 @@ import (
 	"crypto/elliptic"
 	"testing"
 
+	"github.com/signet-project/signet/internal/testenv"
 	"github.com/signet-project/signet/signature/notation"
 )
 
 // FuzzParseEnvelope feeds hostile envelopes to the parser and, when they
 // parse, to every check the verifier runs on them: none may panic.
 func FuzzParseEnvelope(f *testing.F) {
-	key := newECKey(f, elliptic.P256())
+	key := testenv.NewECKey(f, elliptic.P256())
 	p := newPKI(f, key, true)
 	f.Add(signEnvelope(f, p, notation.SignRequest{}))
 	f.Add(craft(f, key, baseHeader(), []byte(`{"targetArtifact":{}}`), p.chain[:1]))

@@ -3,10 +3,7 @@ package notation_test
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -15,41 +12,16 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/signet-project/signet/internal/testenv"
 	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/certs"
 )
 
-// memKey is an in-memory key; hsm's tests cover tokens, and the SoftHSM
-// interop test below signs with one.
-type memKey struct{ crypto.Signer }
-
-func (k memKey) SignDigest(_ context.Context, d []byte, o crypto.SignerOpts) ([]byte, error) {
-	return k.Sign(rand.Reader, d, o)
-}
-
-func newECKey(t testing.TB, c elliptic.Curve) memKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(c, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return memKey{k}
-}
-
-func newRSAKey(t testing.TB, bits int) memKey {
-	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, bits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return memKey{k}
-}
-
 // pki is a throwaway CA with a code-signing leaf for one key.
 type pki struct {
 	ca    *certs.CA
-	key   memKey
+	key   testenv.Key
 	chain []*x509.Certificate // leaf, [intermediate,] root
 }
 
@@ -60,15 +32,15 @@ func subjectName(cn string) pkix.Name {
 }
 
 // newPKI makes root → leaf for key (and an intermediate when inter).
-func newPKI(t testing.TB, key memKey, inter bool) *pki {
+func newPKI(t testing.TB, key testenv.Key, inter bool) *pki {
 	t.Helper()
-	ca, err := certs.NewRootCA(newECKey(t, elliptic.P256()), subjectName("signet test root"), 0)
+	ca, err := certs.NewRootCA(testenv.NewECKey(t, elliptic.P256()), subjectName("signet test root"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	issuer := ca
 	if inter {
-		if issuer, err = ca.IssueIntermediate(newECKey(t, elliptic.P384()), subjectName("signet test intermediate"), 0); err != nil {
+		if issuer, err = ca.IssueIntermediate(testenv.NewECKey(t, elliptic.P384()), subjectName("signet test intermediate"), 0); err != nil {
 			t.Fatal(err)
 		}
 	}

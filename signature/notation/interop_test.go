@@ -121,7 +121,7 @@ func TestNotationVerifiesSignet(t *testing.T) {
 		t.Fatal(err)
 	}
 	fk.Close()
-	ca, err := certs.NewRootCA(newECKey(t, elliptic.P256()), subjectName("signet file-key root"), 0)
+	ca, err := certs.NewRootCA(testenv.NewECKey(t, elliptic.P256()), subjectName("signet file-key root"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestNotationVerifiesSignet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fileKey.Close()
-	rsaKey := newRSAKey(t, 3072)
+	rsaKey := testenv.NewRSAKey(t, 3072)
 	rsaPKI := newPKI(t, rsaKey, true)
 	keys := map[string]struct {
 		key   signature.Signer
@@ -156,7 +156,7 @@ func TestNotationVerifiesSignet(t *testing.T) {
 				}
 				subjects := signImage(t, reg, f, tr.Host, "notation/"+keyName)
 				n := newNotation(t, k.root)
-				other := newNotation(t, newPKI(t, newECKey(t, elliptic.P256()), false).root())
+				other := newNotation(t, newPKI(t, testenv.NewECKey(t, elliptic.P256()), false).root())
 				for _, s := range subjects {
 					out, err := n.verify(s.Name().String())
 					if err != nil || !strings.Contains(out, "Successfully verified") {
@@ -183,7 +183,7 @@ func TestNotationVerifiesSignetSoftHSM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := certs.NewRootCA(newECKey(t, elliptic.P256()), subjectName("signet softhsm root"), 0)
+	ca, err := certs.NewRootCA(testenv.NewECKey(t, elliptic.P256()), subjectName("signet softhsm root"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestSignetVerifiesNotation(t *testing.T) {
 		t.Run(regName, func(t *testing.T) {
 			reg := newClient(t)
 			ctx := testCtx(t)
-			key := newECKey(t, elliptic.P384())
+			key := testenv.NewECKey(t, elliptic.P384())
 			p := newPKI(t, key, true)
 			n := newNotation(t, p.root())
 			dir := t.TempDir()
@@ -299,7 +299,7 @@ func TestCoexistWithBundle(t *testing.T) {
 	cosignBin := testenv.Tool(t, "cosign-v3")
 	tr := testenv.DockerRegistry(t)
 	reg := newClient(t)
-	key := newECKey(t, elliptic.P256())
+	key := testenv.NewECKey(t, elliptic.P256())
 	p := newPKI(t, key, false)
 	nf, err := notation.NewFormat(reg, key, p.chain)
 	if err != nil {
@@ -326,9 +326,8 @@ func TestCoexistWithBundle(t *testing.T) {
 		if out, err := n.verify(s.Name().String()); err != nil {
 			t.Errorf("notation verify %s beside a bundle: %v\n%s", s.Name(), err, out)
 		}
-		home := t.TempDir()
 		cmd := exec.Command(cosignBin, "verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-http-registry", "--allow-insecure-registry", s.Name().String())
-		cmd.Env = append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "SIGSTORE_NO_CACHE=true")
+		cmd.Env = testenv.CosignEnv(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("cosign verify %s beside a notation signature: %v\n%s", s.Name(), err, out)
 		}

@@ -1,9 +1,7 @@
 package notation
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/certs"
+	"github.com/signet-project/signet/signature/referrer"
 )
 
 // Annotation keys of the signature manifest.
@@ -26,9 +25,6 @@ const (
 	// CreatedAnnotation is the signing time, RFC 3339 UTC.
 	CreatedAnnotation = "org.opencontainers.image.created"
 )
-
-// emptyConfig is the config blob of every signature manifest, "{}".
-var emptyConfig = []byte("{}")
 
 // descriptor is an OCI descriptor with the fields in the order the OCI
 // specification lists them (and oras-go writes them).
@@ -48,11 +44,6 @@ type manifest struct {
 	Layers        []descriptor      `json:"layers"`
 	Subject       *descriptor       `json:"subject,omitempty"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
-}
-
-func sha256Hash(b []byte) v1.Hash {
-	sum := sha256.Sum256(b)
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
 }
 
 // ThumbprintsJSON returns the value of ThumbprintAnnotation for chain.
@@ -79,11 +70,12 @@ func NewSignatureManifest(envelope []byte, s signature.Subject, chain []*x509.Ce
 		ThumbprintAnnotation: ThumbprintsJSON(chain),
 		CreatedAnnotation:    signingTime.UTC().Format(time.RFC3339),
 	}
+	config := referrer.ConfigDescriptor(ArtifactType)
 	m := manifest{
 		SchemaVersion: 2,
 		MediaType:     string(types.OCIManifestSchema1),
-		Config:        descriptor{MediaType: ArtifactType, Digest: sha256Hash(emptyConfig).String(), Size: int64(len(emptyConfig))},
-		Layers:        []descriptor{{MediaType: EnvelopeMediaType, Digest: sha256Hash(envelope).String(), Size: int64(len(envelope))}},
+		Config:        descriptor{MediaType: string(config.MediaType), Digest: config.Digest.String(), Size: config.Size},
+		Layers:        []descriptor{{MediaType: EnvelopeMediaType, Digest: referrer.Digest(envelope).String(), Size: int64(len(envelope))}},
 		Subject:       &descriptor{MediaType: s.MediaType, Digest: s.Digest.String(), Size: s.Size},
 		Annotations:   ann,
 	}
@@ -95,7 +87,7 @@ func NewSignatureManifest(envelope []byte, s signature.Subject, chain []*x509.Ce
 		Body: body,
 		Descriptor: v1.Descriptor{
 			MediaType:    types.OCIManifestSchema1,
-			Digest:       sha256Hash(body),
+			Digest:       referrer.Digest(body),
 			Size:         int64(len(body)),
 			ArtifactType: ArtifactType,
 			Annotations:  ann,

@@ -1,0 +1,182 @@
+// Package referrer stores signatures that live as OCI 1.1 referrers of the
+// manifest they sign, one blob each under an empty "{}" config: notation's
+// JWS envelopes and sigstore bundles. It pushes the config (once per
+// repository), the signature blob and the manifest, and reads a referrer's
+// one blob back with a size limit. How each format lays out its manifest,
+// and what its blob holds, stays with the format; this package only moves
+// the bytes and serialises signing per subject.
+//
+// Imports: signature, registry (Locks, its errors and manifest type),
+// go-containerregistry's name and v1 types, and errgroup.
+package referrer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/signet-project/signet/registry"
+	"github.com/signet-project/signet/signature"
+)
+
+// Registry is what referrer storage needs from a registry client;
+// *registry.Client satisfies it.
+type Registry interface {
+	Manifest(ctx context.Context, ref name.Reference) (*registry.Manifest, error)
+	Blob(ctx context.Context, repo name.Repository, digest v1.Hash, maxSize int64) ([]byte, error)
+	BlobExists(ctx context.Context, repo name.Repository, digest v1.Hash) (bool, error)
+	UploadBlob(ctx context.Context, repo name.Repository, digest v1.Hash, body []byte) error
+	PushReferrer(ctx context.Context, repo name.Repository, manifest []byte, mediaType string, desc v1.Descriptor, subject v1.Hash) error
+	ListReferrers(ctx context.Context, repo name.Repository, subject v1.Hash, artifactType string) ([]v1.Descriptor, error)
+}
+
+var _ Registry = (*registry.Client)(nil)
+
+// emptyConfig is the config blob of every referrer a Store pushes: the OCI
+// empty JSON object. Formats name it with their own media type.
+var emptyConfig = []byte("{}")
+
+// ConfigDescriptor describes the empty "{}" config blob Push uploads, with
+// the media type the format gives its config.
+func ConfigDescriptor(mediaType string) v1.Descriptor {
+	return v1.Descriptor{MediaType: types.MediaType(mediaType), Size: int64(len(emptyConfig)), Digest: Digest(emptyConfig)}
+}
+
+// Digest returns the SHA-256 digest of b, which addresses every blob and
+// manifest a Store writes.
+func Digest(b []byte) v1.Hash {
+	sum := sha256.Sum256(b)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+}
+
+// Store reads and writes referrer signatures through one registry client.
+// It is safe for concurrent use.
+type Store struct {
+	reg   Registry
+	locks registry.Locks
+
+	configMu sync.Mutex
+	config   map[string]*upload // by repository: the "{}" config blob
+}
+
+// upload is one blob upload that concurrent signers share; done is closed
+// when err is set.
+type upload struct {
+	done chan struct{}
+	err  error
+}
+
+// NewStore returns a Store over reg.
+func NewStore(reg Registry) *Store { return &Store{reg: reg} }
+
+// Lock serialises signing of one subject, so that two workers handed the
+// same manifest (a child listed by two indexes) do not both sign it. It
+// returns the function that releases the subject.
+func (st *Store) Lock(s signature.Subject) (unlock func()) {
+	return st.locks.Lock(s.Repo.String() + "@" + s.Digest.String())
+}
+
+// Push uploads the config and blob side by side, then pushes manifest, whose
+// referrers-listing descriptor is desc, as a referrer of s. The blobs are
+// independent; uploading them together hides one round trip per signature.
+func (st *Store) Push(ctx context.Context, s signature.Subject, blob, manifest []byte, desc v1.Descriptor) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := st.uploadConfig(gctx, s.Repo); err != nil {
+			return fmt.Errorf("uploading the empty config blob to %s: %w", s.Repo, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		d := Digest(blob)
+		if err := st.reg.UploadBlob(gctx, s.Repo, d, blob); err != nil {
+			return fmt.Errorf("uploading blob %s to %s: %w", d, s.Repo, err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := st.reg.PushReferrer(ctx, s.Repo, manifest, string(desc.MediaType), desc, s.Digest); err != nil {
+		return fmt.Errorf("pushing referrer %s: %w", desc.Digest, err)
+	}
+	return nil
+}
+
+// Fetch reads referrer d of s and returns its signature blob: the layer
+// layerOf picks from the manifest (checking the manifest's shape on the
+// way), at most maxSize bytes. An error of layerOf is returned wrapped, so
+// the format's own sentinels still match; a blob that does not hash to its
+// digest wraps registry.ErrDigestMismatch (tampered in the registry); other
+// errors are the registry's.
+func (st *Store) Fetch(ctx context.Context, s signature.Subject, d v1.Descriptor, maxSize int64, layerOf func(manifest []byte) (v1.Descriptor, error)) ([]byte, error) {
+	m, err := st.reg.Manifest(ctx, s.Repo.Digest(d.Digest.String()))
+	if err != nil {
+		return nil, fmt.Errorf("reading referrer %s of %s: %w", d.Digest, s.Name(), err)
+	}
+	layer, err := layerOf(m.Body)
+	if err != nil {
+		return nil, fmt.Errorf("referrer %s: %w", d.Digest, err)
+	}
+	b, err := st.reg.Blob(ctx, s.Repo, layer.Digest, maxSize)
+	if err != nil {
+		return nil, fmt.Errorf("reading blob %s of referrer %s: %w", layer.Digest, d.Digest, err)
+	}
+	return b, nil
+}
+
+// uploadConfig uploads the "{}" config blob to repo once per Store: every
+// signature shares it, and distribution answers concurrent uploads of one
+// blob followed by manifest PUTs with spurious DIGEST_INVALID errors. A
+// failed upload is forgotten, so the next signature tries again.
+func (st *Store) uploadConfig(ctx context.Context, repo name.Repository) error {
+	key := repo.String()
+	st.configMu.Lock()
+	if st.config == nil {
+		st.config = map[string]*upload{}
+	}
+	u, ok := st.config[key]
+	if !ok {
+		u = &upload{done: make(chan struct{})}
+		st.config[key] = u
+	}
+	st.configMu.Unlock()
+	if ok {
+		select {
+		case <-u.done:
+			if u.err == nil {
+				return nil
+			}
+			return st.uploadConfig(ctx, repo) // the failed entry is gone by now
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	u.err = ensureBlob(ctx, st.reg, repo, emptyConfig)
+	if u.err != nil {
+		st.configMu.Lock()
+		delete(st.config, key)
+		st.configMu.Unlock()
+	}
+	close(u.done)
+	return u.err
+}
+
+// ensureBlob uploads b to repo unless the registry has it. The HEAD is
+// cheaper than an upload, and it keeps signet from rewriting a shared blob
+// (and distribution its repository link) while another writer's manifest
+// PUT checks that blob.
+func ensureBlob(ctx context.Context, reg Registry, repo name.Repository, b []byte) error {
+	d := Digest(b)
+	if ok, err := reg.BlobExists(ctx, repo, d); err == nil && ok {
+		return nil
+	}
+	return reg.UploadBlob(ctx, repo, d, b)
+}
