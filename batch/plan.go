@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -96,6 +97,10 @@ type Planner struct {
 	reg     ManifestReader
 	workers int
 	opts    []name.Option
+	// strs interns the strings every child of every index repeats
+	// (platforms, media types): a plan of 10,000 images then holds a
+	// handful of copies, not 30,000.
+	strs sync.Map
 }
 
 // NewPlanner returns a planner reading manifests from reg with up to workers
@@ -134,23 +139,47 @@ func (p *Planner) Plan(ctx context.Context, targets []Target) (*Plan, error) {
 		return nil, err
 	}
 	plan := &Plan{Targets: len(targets)}
-	seen := make(map[string]bool)
+	total := 0
+	for _, r := range results {
+		total += len(r)
+	}
+	// Sized once, and keyed by the items' own strings: the plan of a large
+	// catalog is the run's largest structure, and growing it (or building
+	// a "repo@digest" string per item) would double it for a moment.
+	plan.Items = make([]Item, 0, total)
+	seen := make(map[planKey]struct{}, total)
 	for i := range targets {
 		if fails[i] != nil {
 			plan.Failures = append(plan.Failures, *fails[i])
 			continue
 		}
 		for _, it := range results[i] {
-			k := it.Repo.String() + "@" + it.Digest.String()
-			if seen[k] {
+			k := planKey{it.Repo.RegistryStr(), it.Repo.RepositoryStr(), it.Digest}
+			if _, dup := seen[k]; dup {
 				plan.Duplicates++
 				continue
 			}
-			seen[k] = true
+			seen[k] = struct{}{}
 			plan.Items = append(plan.Items, it)
 		}
+		results[i] = nil
 	}
 	return plan, nil
+}
+
+// planKey identifies a manifest across the plan: repository and digest.
+type planKey struct {
+	registry, repository string
+	digest               v1.Hash
+}
+
+// intern returns one shared copy of s.
+func (p *Planner) intern(s string) string {
+	if v, ok := p.strs.Load(s); ok {
+		return v.(string)
+	}
+	v, _ := p.strs.LoadOrStore(s, s)
+	return v.(string)
 }
 
 // errNotImage marks a manifest that is not a container image or index.
@@ -168,7 +197,7 @@ func (p *Planner) expand(ctx context.Context, t Target) ([]Item, error) {
 	identity := Identity(ref)
 	root := Item{
 		Subject: signature.Subject{
-			Repo: ref.Context(), Digest: m.Digest, MediaType: m.MediaType, Size: m.Size, Identity: identity,
+			Repo: ref.Context(), Digest: m.Digest, MediaType: p.intern(m.MediaType), Size: m.Size, Identity: identity,
 		},
 		Ref: t.Ref, Source: t.Source, Settings: t.Settings,
 	}
@@ -226,14 +255,15 @@ func (p *Planner) children(ctx context.Context, parent Item, body []byte, items 
 	if err != nil {
 		return nil, fmt.Errorf("decoding index %s: %w", parent.Digest, err)
 	}
+	parentDigest := parent.Digest.String() // one copy shared by the children
 	for _, d := range idx.Manifests {
 		child := parent
-		child.Subject.Digest, child.Subject.MediaType, child.Subject.Size = d.Digest, string(d.MediaType), d.Size
+		child.Subject.Digest, child.Subject.MediaType, child.Subject.Size = d.Digest, p.intern(string(d.MediaType)), d.Size
 		child.Subject.Platform, child.Subject.Index = "", false
-		child.Parent = parent.Digest.String()
+		child.Parent = parentDigest
 		child.AttestationManifest = d.Annotations[attestationRefType] == "attestation-manifest"
 		if d.Platform != nil {
-			child.Subject.Platform = d.Platform.String()
+			child.Subject.Platform = p.intern(d.Platform.String())
 		}
 		switch d.MediaType {
 		case types.OCIImageIndex, types.DockerManifestList:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -34,10 +35,27 @@ type Report struct {
 	// Failures are the targets that could not be planned.
 	Failures []Failure `json:"failures,omitempty"`
 
-	mu     sync.Mutex
-	index  map[string]int // JournalSubject → position in Manifests
-	failed map[int]bool   // positions with a failed format
+	mu sync.Mutex
+	// index finds a manifest's position in Manifests by its digest's hex
+	// (a string the plan already holds); the rare digest planned in more
+	// than one repository has its other positions in more.
+	index  map[string]int32
+	more   map[reportKey]int
+	failed map[int]bool // positions with a failed format
+	repos  map[reportRepo]string
+	// formats backs each manifest's first FormatReport, one allocation
+	// for the whole plan rather than one per manifest.
+	formats []FormatReport
 }
+
+// reportKey identifies a manifest by its repository and digest, as
+// JournalSubject does, without building that string.
+type reportKey struct {
+	reportRepo
+	digest v1.Hash
+}
+
+type reportRepo struct{ registry, repository string }
 
 // Counts are a report's headline numbers.
 type Counts struct {
@@ -110,7 +128,9 @@ func NewReport(tool string, plan *Plan) *Report {
 	r.Counts.Duplicates = plan.Duplicates
 	r.Counts.PlanFailures = len(plan.Failures)
 	r.Failures = append(r.Failures, plan.Failures...)
-	r.index = make(map[string]int, len(plan.Items))
+	r.index = make(map[string]int32, len(plan.Items))
+	r.Manifests = make([]ManifestReport, 0, len(plan.Items))
+	r.formats = make([]FormatReport, len(plan.Items))
 	for _, it := range plan.Items {
 		r.addManifest(it)
 	}
@@ -119,16 +139,41 @@ func NewReport(tool string, plan *Plan) *Report {
 
 func (r *Report) addManifest(it Item) int {
 	if r.index == nil {
-		r.index = make(map[string]int)
+		r.index = make(map[string]int32)
 	}
-	k := JournalSubject(it)
-	if i, ok := r.index[k]; ok {
-		return i
+	// One copy of each repository's name for all its manifests.
+	repo := reportRepo{it.Repo.RegistryStr(), it.Repo.RepositoryStr()}
+	repoName, ok := r.repos[repo]
+	if !ok {
+		if r.repos == nil {
+			r.repos = make(map[reportRepo]string)
+		}
+		repoName = it.Repo.Name()
+		r.repos[repo] = repoName
 	}
-	r.index[k] = len(r.Manifests)
+	k := reportKey{repo, it.Digest}
+	i, found := r.index[it.Digest.Hex]
+	if found && r.Manifests[i].Repository == repoName {
+		return int(i)
+	}
+	if j, ok := r.more[k]; ok {
+		return j
+	}
+	formats := []FormatReport{}
+	if n := len(r.Manifests); n < len(r.formats) {
+		formats = r.formats[n : n : n+1]
+	}
+	if !found && len(r.Manifests) < math.MaxInt32 {
+		r.index[it.Digest.Hex] = int32(len(r.Manifests))
+	} else {
+		if r.more == nil {
+			r.more = make(map[reportKey]int)
+		}
+		r.more[k] = len(r.Manifests)
+	}
 	r.Manifests = append(r.Manifests, ManifestReport{
-		Reference: it.Ref, Repository: it.Repo.Name(), Digest: it.Digest.String(), MediaType: it.MediaType,
-		Platform: it.Platform, Parent: it.Parent, Source: it.Source, Formats: []FormatReport{},
+		Reference: it.Ref, Repository: repoName, Digest: it.Digest.String(), MediaType: it.MediaType,
+		Platform: it.Platform, Parent: it.Parent, Source: it.Source, Formats: formats,
 	})
 	r.Counts.Manifests++
 	if it.Index {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -57,6 +58,12 @@ type Runner struct {
 	// to finish and be journaled before their requests are cancelled too.
 	// Zero cancels them at once.
 	Grace time.Duration
+	// Discard makes Run keep no outcome and return nil: OnOutcome is then
+	// the only way to see them. A caller that records outcomes as they
+	// happen (a report, a journal) sets it so that a run over a catalog
+	// of many thousands of manifests does not also hold an Outcome, and
+	// the Item inside it, per manifest until the end.
+	Discard bool
 	// OnCheck, when set, sees every verification check as it completes
 	// (progress, report), from many goroutines at once.
 	OnCheck func(Check)
@@ -67,11 +74,56 @@ type Runner struct {
 // in-flight ones finish within Grace, and returns; items never started
 // have no outcome.
 func (r *Runner) Run(ctx context.Context, items []Item) []Outcome {
-	out := make([][]Outcome, len(items))
-	r.each(ctx, items, func(work context.Context, i int, it Item) { out[i] = r.one(work, it) })
+	if r.Discard {
+		r.each(ctx, items, func(work context.Context, _ int, it Item) { r.one(work, it) })
+		return nil
+	}
+	// Nearly every item has one outcome (one format), so each item's first
+	// outcome goes into one flat slice, returned as it is when no item had
+	// more: a run keeps one Outcome per item, not a small slice per item
+	// and then a copy of them all.
+	first := make([]Outcome, len(items))
+	var (
+		mu   sync.Mutex
+		more map[int][]Outcome
+	)
+	r.each(ctx, items, func(work context.Context, i int, it Item) {
+		outs := r.one(work, it)
+		if len(outs) == 0 {
+			return
+		}
+		first[i] = outs[0]
+		if len(outs) > 1 {
+			mu.Lock()
+			if more == nil {
+				more = map[int][]Outcome{}
+			}
+			more[i] = outs[1:]
+			mu.Unlock()
+		}
+	})
+	// An item with outcomes has a Format ("-" when its formats could not
+	// be resolved); items never started or without formats have none.
+	if len(more) == 0 {
+		n := 0
+		for i := range first {
+			if first[i].Format != "" {
+				first[n] = first[i]
+				n++
+			}
+		}
+		clear(first[n:])
+		if n == 0 {
+			return nil
+		}
+		return first[:n]
+	}
 	var all []Outcome
-	for _, o := range out {
-		all = append(all, o...)
+	for i := range first {
+		if first[i].Format != "" {
+			all = append(all, first[i])
+			all = append(all, more[i]...)
+		}
 	}
 	return all
 }

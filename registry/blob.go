@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -70,8 +71,14 @@ func (c *Client) BlobExists(ctx context.Context, repo name.Repository, digest v1
 }
 
 // UploadBlob stores body as the blob digest in repo with a monolithic
-// upload: POST to open a session, PUT the bytes to its Location. That is two
-// requests and one upload session; it does not ask first whether the blob
+// upload. Where the registry takes the blob in the POST that would open an
+// upload session (the distribution spec's single-request upload,
+// POST …/blobs/uploads/?digest=; go-containerregistry's registry does),
+// that is one request; elsewhere (distribution 2.8) it is two, the POST
+// opening a session and a PUT of the bytes to its Location. The first
+// upload to a registry finds out which, by sending the bytes with the POST:
+// a registry that opens a session anyway gets them again in the PUT and is
+// not asked that way again. UploadBlob does not ask first whether the blob
 // exists, since callers know better when that is worth a request.
 //
 // The PUT may be retried after the registry committed the blob but its
@@ -90,8 +97,46 @@ func (c *Client) UploadBlob(ctx context.Context, repo name.Repository, digest v1
 	if err != nil {
 		return err
 	}
+	return c.upload(ctx, hc, repo, digest, body, nil)
+}
+
+// UploadBlobFrom is UploadBlob offering the registry a cross-repository
+// mount first (the distribution spec's POST …/blobs/uploads/?mount=&from=):
+// when from, a repository on the same registry, holds the blob, the
+// registry links it into repo and the blob costs one request and no upload.
+// A registry that cannot mount it answers with an upload session instead,
+// and body goes into that session, so the cost is then UploadBlob's. A from
+// on another registry is ignored.
+func (c *Client) UploadBlobFrom(ctx context.Context, repo name.Repository, digest v1.Hash, body []byte, from name.Repository) error {
+	got, err := digestOf(digest.Algorithm, body)
+	if err != nil {
+		return fmt.Errorf("uploading blob %s to %s: %w", digest, repo, err)
+	}
+	if got != digest {
+		return fmt.Errorf("uploading blob %s to %s: content has digest %s: %w", digest, repo, got, ErrDigestMismatch)
+	}
+	hc, err := c.pushClient(ctx, repo)
+	if err != nil {
+		return err
+	}
+	var mount url.Values
+	if from.RegistryStr() == repo.RegistryStr() && from.RepositoryStr() != repo.RepositoryStr() {
+		mount = url.Values{"mount": {digest.String()}, "from": {from.RepositoryStr()}}
+	}
+	return c.upload(ctx, hc, repo, digest, body, mount)
+}
+
+// upload runs upload sessions until one stores the blob; query (a mount)
+// goes with the first session's POST only.
+func (c *Client) upload(ctx context.Context, hc *http.Client, repo name.Repository, digest v1.Hash, body []byte, query url.Values) error {
 	for session := 1; ; session++ {
-		err := c.uploadOnce(ctx, hc, repo, digest, body)
+		var err error
+		if single, known := c.singleUploads(repo.Registry); query == nil && (single || !known) {
+			err = c.uploadSingle(ctx, hc, repo, digest, body, known)
+		} else {
+			err = c.uploadOnce(ctx, hc, repo, digest, body, query)
+		}
+		query = nil
 		var e *Error
 		if err == nil || session >= c.opts.attempts || !errors.As(err, &e) || !e.sessionLost() {
 			return err
@@ -107,8 +152,45 @@ func (e *Error) sessionLost() bool {
 			(e.StatusCode == http.StatusNotFound && e.Code == ""))
 }
 
-func (c *Client) uploadOnce(ctx context.Context, hc *http.Client, repo name.Repository, digest v1.Hash, body []byte) error {
-	u := c.endpoint(repo.Registry, repoPath(repo, "blobs", "uploads")+"/", nil)
+// singleUploads reports whether reg is known to take blobs in the POST
+// (single) and whether that is known at all.
+func (c *Client) singleUploads(reg name.Registry) (single, known bool) {
+	v, ok := c.single.Load(reg.RegistryStr())
+	if !ok {
+		return false, false
+	}
+	return v.(bool), true
+}
+
+// uploadSingle sends body with the POST (?digest=). A registry that opens a
+// session instead (202) gets body again in a PUT to it, and is remembered
+// as one that does not take blobs in the POST; so is one that refuses the
+// form outright while that was not known yet, and the upload then starts
+// over the usual way.
+func (c *Client) uploadSingle(ctx context.Context, hc *http.Client, repo name.Repository, digest v1.Hash, body []byte, known bool) error {
+	u := c.endpoint(repo.Registry, repoPath(repo, "blobs", "uploads")+"/", url.Values{"digest": {digest.String()}})
+	resp, err := c.do(ctx, hc, http.MethodPost, u, body, map[string]string{"Content-Type": "application/octet-stream"})
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusCreated:
+		discard(resp)
+		c.single.Store(repo.RegistryStr(), true)
+		return nil
+	case resp.StatusCode == http.StatusAccepted:
+		c.single.Store(repo.RegistryStr(), false)
+		return c.putSession(ctx, hc, u, resp, digest, body)
+	case known:
+		return responseError(http.MethodPost, u, resp)
+	}
+	discard(resp)
+	c.single.Store(repo.RegistryStr(), false)
+	return c.uploadOnce(ctx, hc, repo, digest, body, nil)
+}
+
+func (c *Client) uploadOnce(ctx context.Context, hc *http.Client, repo name.Repository, digest v1.Hash, body []byte, query url.Values) error {
+	u := c.endpoint(repo.Registry, repoPath(repo, "blobs", "uploads")+"/", query)
 	resp, err := c.do(ctx, hc, http.MethodPost, u, nil, nil)
 	if err != nil {
 		return err
@@ -116,12 +198,19 @@ func (c *Client) uploadOnce(ctx context.Context, hc *http.Client, repo name.Repo
 	switch resp.StatusCode {
 	case http.StatusAccepted:
 	case http.StatusCreated:
-		// The registry already has the blob and says so up front.
+		// The registry already has the blob (or mounted it) and says so
+		// up front.
 		discard(resp)
 		return nil
 	default:
 		return responseError(http.MethodPost, u, resp)
 	}
+	return c.putSession(ctx, hc, u, resp, digest, body)
+}
+
+// putSession PUTs body to the upload session the POST to u opened (resp,
+// a 202) and closes it with digest.
+func (c *Client) putSession(ctx context.Context, hc *http.Client, u string, resp *http.Response, digest v1.Hash, body []byte) error {
 	discard(resp)
 	loc := resp.Header.Get("Location")
 	if loc == "" {

@@ -30,6 +30,10 @@ type Client struct {
 	mu   sync.Mutex
 	auth map[authKey]*authEntry
 
+	// single records per registry host whether it takes a blob in the
+	// POST that would open an upload session (blob.go).
+	single sync.Map
+
 	refLocks Locks // serialises referrers tag index updates per subject (referrers_push.go)
 }
 

@@ -53,6 +53,6 @@ func Example() {
 	fmt.Println("v2 not found:", registry.IsNotFound(err))
 	// Output:
 	// resolved to the pushed digest: true
-	// requests: 5 (auth pings 1, uploads 1)
+	// requests: 4 (auth pings 1, uploads 1)
 	// v2 not found: true
 }

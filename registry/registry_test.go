@@ -309,8 +309,15 @@ func TestBlobs(t *testing.T) {
 		if err := c.UploadBlob(ctx, repo, d, body); err != nil {
 			t.Fatalf("UploadBlob: %v", err)
 		}
-		if got := ct.Counts(); got.Requests != 2 || got.POST != 1 || got.PUT != 1 || got.Uploads != 1 {
-			t.Errorf("UploadBlob cost %+v; want POST+PUT, one upload", got)
+		// The warm-up upload found out whether the registry takes a blob
+		// in the POST (go-containerregistry's does, distribution 2.8 opens
+		// a session and wants a PUT).
+		if b.name == "distribution" {
+			if got := ct.Counts(); got.Requests != 2 || got.POST != 1 || got.PUT != 1 || got.Uploads != 1 {
+				t.Errorf("UploadBlob cost %+v; want POST+PUT, one upload", got)
+			}
+		} else if got := ct.Counts(); got.Requests != 1 || got.POST != 1 || got.Uploads != 1 {
+			t.Errorf("UploadBlob cost %+v; want one POST carrying the blob", got)
 		}
 
 		ok, err := c.BlobExists(ctx, repo, d)

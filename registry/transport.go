@@ -190,7 +190,8 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // CountingTransport counts the HTTP requests that pass through it, by
-// method, and the blob upload sessions started (POST …/blobs/uploads/).
+// method, the blob upload sessions started (POST …/blobs/uploads/) and the
+// cross-repository mounts asked for (the same POST with mount=).
 // Wrap a Client's base transport with it (WithTransport) to measure what an
 // operation costs; every retry attempt is a request of its own. It is safe
 // for concurrent use.
@@ -198,7 +199,7 @@ type CountingTransport struct {
 	inner http.RoundTripper
 
 	get, head, put, post, patch, del, other atomic.Int64
-	uploads, pings                          atomic.Int64
+	uploads, mounts, pings                  atomic.Int64
 }
 
 var _ http.RoundTripper = (*CountingTransport)(nil)
@@ -218,7 +219,11 @@ func (c *CountingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	path := req.URL.Path
 	switch {
 	case req.Method == http.MethodPost && (strings.HasSuffix(path, "/blobs/uploads/") || strings.HasSuffix(path, "/blobs/uploads")):
-		c.uploads.Add(1)
+		if req.URL.Query().Get("mount") != "" {
+			c.mounts.Add(1)
+		} else {
+			c.uploads.Add(1)
+		}
 	case req.Method == http.MethodGet && (path == "/v2/" || path == "/v2"):
 		c.pings.Add(1)
 	}
@@ -250,6 +255,10 @@ type Counts struct {
 	GET, HEAD, PUT, POST, PATCH, DELETE int64
 	// Uploads counts blob upload sessions started (POST …/blobs/uploads/).
 	Uploads int64
+	// Mounts counts cross-repository mounts asked for (POST
+	// …/blobs/uploads/?mount=…&from=…); one the registry refuses opens an
+	// upload session instead, which is then not counted in Uploads.
+	Mounts int64
 	// Pings counts GET /v2/, the auth handshake's first step.
 	Pings int64
 }
@@ -260,7 +269,7 @@ func (c *CountingTransport) Counts() Counts {
 	s := Counts{
 		GET: c.get.Load(), HEAD: c.head.Load(), PUT: c.put.Load(), POST: c.post.Load(),
 		PATCH: c.patch.Load(), DELETE: c.del.Load(),
-		Uploads: c.uploads.Load(), Pings: c.pings.Load(),
+		Uploads: c.uploads.Load(), Mounts: c.mounts.Load(), Pings: c.pings.Load(),
 	}
 	s.Requests = s.GET + s.HEAD + s.PUT + s.POST + s.PATCH + s.DELETE + c.other.Load()
 	return s
@@ -280,7 +289,7 @@ func (c *CountingTransport) Pings() int64 { return c.pings.Load() }
 
 // Reset sets all counts to zero.
 func (c *CountingTransport) Reset() {
-	for _, n := range []*atomic.Int64{&c.get, &c.head, &c.put, &c.post, &c.patch, &c.del, &c.other, &c.uploads, &c.pings} {
+	for _, n := range []*atomic.Int64{&c.get, &c.head, &c.put, &c.post, &c.patch, &c.del, &c.other, &c.uploads, &c.mounts, &c.pings} {
 		n.Store(0)
 	}
 }

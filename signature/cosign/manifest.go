@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -121,28 +123,76 @@ func (a *Attachment) Config() []byte {
 	return b.Bytes()
 }
 
-// Manifest returns the attachment's manifest for the given config blob.
+// Manifest returns the attachment's manifest for the given config blob:
+// the bytes encoding/json writes for the v1.Manifest (an OCI image
+// manifest with an OCI config, one descriptor per layer, annotations with
+// sorted keys, HTML-escaped strings), written directly because a batch
+// writes one per signature (TestManifestBytesMatchJSON holds the two to
+// the same bytes).
 func (a *Attachment) Manifest(config []byte) ([]byte, error) {
 	sum := sha256.Sum256(config)
-	m := v1.Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		Config: v1.Descriptor{
-			MediaType: types.OCIConfigJSON,
-			Size:      int64(len(config)),
-			Digest:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])},
-		},
-		Layers: make([]v1.Descriptor, 0, len(a.Layers)),
-	}
+	n := 256
 	for _, l := range a.Layers {
-		m.Layers = append(m.Layers, v1.Descriptor{
-			MediaType:   types.MediaType(l.MediaType),
-			Size:        l.Size,
-			Digest:      l.Digest,
-			Annotations: l.Annotations,
-		})
+		n += 160 + len(l.MediaType)
+		for k, v := range l.Annotations {
+			n += len(k) + len(v) + 8
+		}
 	}
-	return json.Marshal(m)
+	b := make([]byte, 0, n)
+	b = append(b, `{"schemaVersion":2,"mediaType":"`+string(types.OCIManifestSchema1)+`","config":{"mediaType":"`+string(types.OCIConfigJSON)+`","size":`...)
+	b = strconv.AppendInt(b, int64(len(config)), 10)
+	b = append(b, `,"digest":"sha256:`...)
+	b = hex.AppendEncode(b, sum[:])
+	b = append(b, `"},"layers":[`...)
+	var keys []string
+	for i, l := range a.Layers {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"mediaType":`...)
+		b = appendJSONString(b, l.MediaType)
+		b = append(b, `,"size":`...)
+		b = strconv.AppendInt(b, l.Size, 10)
+		b = append(b, `,"digest":`...)
+		b = appendJSONString(b, l.Digest.Algorithm+":"+l.Digest.Hex)
+		if len(l.Annotations) > 0 {
+			keys = keys[:0]
+			for k := range l.Annotations {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			b = append(b, `,"annotations":{`...)
+			for j, k := range keys {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, k)
+				b = append(b, ':')
+				b = appendJSONString(b, l.Annotations[k])
+			}
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
+}
+
+// appendJSONString appends s as encoding/json writes it. Strings of plain
+// printable ASCII (digests, media types, base64 signatures) are quoted as
+// they are; anything else goes through encoding/json, whose escaping
+// (HTML characters, control characters, invalid UTF-8, U+2028/9) is the
+// one to match.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // IsAttachmentTag reports whether tag names a cosign attachment

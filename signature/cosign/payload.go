@@ -36,8 +36,7 @@ func Payload(identity string, digest v1.Hash, optional map[string]string) []byte
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {
-	q, _ := json.Marshal(s)
-	b.Write(q)
+	b.Write(appendJSONString(b.AvailableBuffer(), s))
 }
 
 // SimpleSigning is a decoded simple-signing payload.

@@ -39,6 +39,26 @@ type Store struct {
 	tagsMu    sync.Mutex
 	repoTags  map[string]*repoTags
 	maxLayers int
+
+	sharedConfig bool
+	configsMu    sync.Mutex
+	configs      map[string]*repoConfig
+	// configAt is, per registry, a repository known to hold the shared
+	// config: later repositories mount it from there instead of
+	// uploading it again.
+	configAt map[string]name.Repository
+}
+
+// blobMounter is what *registry.Client offers beyond Registry to copy a
+// blob between repositories of one registry without uploading it.
+type blobMounter interface {
+	UploadBlobFrom(ctx context.Context, repo name.Repository, digest v1.Hash, body []byte, from name.Repository) error
+}
+
+// repoConfig records that the shared config blob is in a repository.
+type repoConfig struct {
+	mu   sync.Mutex // held while uploading, so concurrent first writers wait
+	done bool
 }
 
 // repoTags is one listing of a repository's tags, kept current with the
@@ -48,7 +68,7 @@ type repoTags struct {
 	once sync.Once
 	err  error
 	mu   sync.Mutex
-	set  map[string]struct{}
+	set  map[attKey]struct{}
 }
 
 // StoreOption configures a Store.
@@ -62,9 +82,28 @@ type StoreOption func(*Store)
 // their catalog. Off by default.
 func WithTagListing() StoreOption { return func(s *Store) { s.listTags = true } }
 
+// WithSharedConfig makes every new attachment (a tag that holds no
+// attachment yet) use one config blob, put in each repository once by this
+// Store (uploaded to the first repository of a registry, mounted into the
+// others), instead of a config naming its own layer: a signature then costs
+// one blob upload (its payload) rather than two, which is what a registry
+// that stores blobs on disk spends most on. Appends to an existing
+// attachment still write the exact config (Attachment.Config).
+//
+// The shared config is go-containerregistry's empty image config with one
+// history entry and one diff_id, a placeholder (see sharedConfigBlob).
+// Verifiers never read the config; what reads it is an append, and cosign
+// v2/v3 and podman append to such an attachment and verify the result
+// (TestSharedConfigInterop). The cost is that the config no longer lists
+// the layer's own digest, which tools validating images as container images
+// (crane validate) would flag. Off by default: without it signet's bytes
+// are cosign's for the same layer.
+func WithSharedConfig() StoreOption { return func(s *Store) { s.sharedConfig = true } }
+
 // NewStore returns a Store over reg.
 func NewStore(reg Registry, opts ...StoreOption) *Store {
-	s := &Store{reg: reg, repoTags: map[string]*repoTags{}, maxLayers: 1000}
+	s := &Store{reg: reg, repoTags: map[string]*repoTags{}, maxLayers: 1000,
+		configs: map[string]*repoConfig{}, configAt: map[string]name.Repository{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -129,7 +168,7 @@ func (s *Store) Append(ctx context.Context, repo name.Repository, subject v1.Has
 	defer unlock()
 
 	att := &Attachment{}
-	probe, err := s.mayExist(ctx, repo, tag.TagStr())
+	probe, err := s.mayExist(ctx, repo, subject, suffix)
 	if err != nil {
 		return res, err
 	}
@@ -167,38 +206,56 @@ func (s *Store) Append(ctx context.Context, repo name.Repository, subject v1.Has
 		}
 	}
 	att.Layers = append(att.Layers, l)
-	config := att.Config()
+	shared := s.sharedConfig && len(att.Layers) == 1
+	var config []byte
+	if shared {
+		config = sharedConfigBlob
+	} else {
+		config = att.Config()
+	}
 	manifest, err := att.Manifest(config)
 	if err != nil {
 		return res, fmt.Errorf("encoding %s: %w", tag, err)
 	}
 
-	// The two blobs are independent; uploading them side by side hides one
-	// round trip of latency per signature on a distant registry.
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		cd := NewLayer("", config, nil).Digest
-		if err := s.reg.UploadBlob(gctx, repo, cd, config); err != nil {
+	uploadConfig := func(ctx context.Context) error {
+		if shared {
+			return s.ensureSharedConfig(ctx, repo, tag)
+		}
+		if err := s.reg.UploadBlob(ctx, repo, NewLayer("", config, nil).Digest, config); err != nil {
 			return fmt.Errorf("uploading config of %s: %w", tag, err)
 		}
 		return nil
-	})
-	if !payloadKnown {
-		g.Go(func() error {
-			if err := s.reg.UploadBlob(gctx, repo, l.Digest, l.Payload); err != nil {
-				return fmt.Errorf("uploading payload of %s: %w", tag, err)
-			}
-			return nil
-		})
 	}
-	if err := g.Wait(); err != nil {
+	uploadPayload := func(ctx context.Context) error {
+		if err := s.reg.UploadBlob(ctx, repo, l.Digest, l.Payload); err != nil {
+			return fmt.Errorf("uploading payload of %s: %w", tag, err)
+		}
+		return nil
+	}
+	switch {
+	case payloadKnown:
+		err = uploadConfig(ctx)
+	case shared && s.sharedConfigReady(repo):
+		// The common case of a batch: the repository's config is there,
+		// the payload is the only blob.
+		err = uploadPayload(ctx)
+	default:
+		// The two blobs are independent; uploading them side by side
+		// hides one round trip of latency on a distant registry.
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return uploadConfig(gctx) })
+		g.Go(func() error { return uploadPayload(gctx) })
+		err = g.Wait()
+	}
+	if err != nil {
 		return res, err
 	}
 	put, err := s.reg.PutManifest(ctx, tag, string(types.OCIManifestSchema1), manifest)
 	if err != nil {
 		return res, fmt.Errorf("writing %s: %w", tag, err)
 	}
-	s.remember(repo, tag.TagStr())
+	s.remember(repo, subject, suffix)
 	res.Digest, res.Layers = put.Digest, len(att.Layers)
 	return res, nil
 }
@@ -215,6 +272,9 @@ func (s *Store) SameKey(repo name.Repository, pub crypto.PublicKey, subject v1.H
 		if e.Digest == newLayer.Digest {
 			// Same content address, same payload: no need to fetch it.
 			e.Payload = newLayer.Payload
+		} else if guessPayload(e, Payload(repo.Name(), subject, nil)) {
+			// cosign's own payload for this subject (a repository-only
+			// identity): no need to fetch it either.
 		} else if err := s.FetchPayload(ctx, repo, e); err != nil {
 			return false, err
 		}
@@ -223,9 +283,14 @@ func (s *Store) SameKey(repo name.Repository, pub crypto.PublicKey, subject v1.H
 	}
 }
 
-// mayExist reports whether tag might exist in repo, consulting the
-// repository's tag listing when the store keeps one.
-func (s *Store) mayExist(ctx context.Context, repo name.Repository, tag string) (bool, error) {
+// attKey names an attachment tag by the subject's digest and the suffix.
+// It holds the subject's own hex string (or a slice of the listed tag), so
+// remembering the tags a batch writes costs no string per signature.
+type attKey struct{ hex, suffix string }
+
+// mayExist reports whether the subject's attachment tag might exist in
+// repo, consulting the repository's tag listing when the store keeps one.
+func (s *Store) mayExist(ctx context.Context, repo name.Repository, subject v1.Hash, suffix string) (bool, error) {
 	if !s.listTags {
 		return true, nil
 	}
@@ -236,10 +301,11 @@ func (s *Store) mayExist(ctx context.Context, repo name.Repository, tag string) 
 			rt.err = fmt.Errorf("listing tags of %s: %w", repo, err)
 			return
 		}
-		rt.set = make(map[string]struct{}, len(tags))
+		rt.set = make(map[attKey]struct{}, len(tags))
 		for _, t := range tags {
 			if IsAttachmentTag(t) {
-				rt.set[t] = struct{}{}
+				// "sha256-" + 64 hex + "." + suffix
+				rt.set[attKey{hex: t[7:71], suffix: t[72:]}] = struct{}{}
 			}
 		}
 	})
@@ -249,18 +315,18 @@ func (s *Store) mayExist(ctx context.Context, repo name.Repository, tag string) 
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	_, ok := rt.set[tag]
+	_, ok := rt.set[attKey{subject.Hex, suffix}]
 	return ok, nil
 }
 
-func (s *Store) remember(repo name.Repository, tag string) {
+func (s *Store) remember(repo name.Repository, subject v1.Hash, suffix string) {
 	if !s.listTags {
 		return
 	}
 	rt := s.tags(repo)
 	rt.mu.Lock()
 	if rt.set != nil {
-		rt.set[tag] = struct{}{}
+		rt.set[attKey{subject.Hex, suffix}] = struct{}{}
 	}
 	rt.mu.Unlock()
 }
@@ -274,4 +340,77 @@ func (s *Store) tags(repo name.Repository) *repoTags {
 		s.repoTags[repo.String()] = rt
 	}
 	return rt
+}
+
+// sharedConfigBlob is the config of new attachments under WithSharedConfig:
+// go-containerregistry's empty image config, as cosign writes it, with one
+// history entry and one diff_id, like a one-layer attachment's.
+//
+// Why one diff_id, and why this one: no verifier reads the config (cosign,
+// podman), but appending tools do. cosign v2.6 (go-containerregistry
+// v0.20) finds the blobs to push through the config: a diff_id it did not
+// just add is mapped to the manifest layer at the same position
+// (partial.DiffIDToBlob), which fails with "mismatched fs layers (2) and
+// diff ids (1)" unless the list has one entry per layer; it never looks a
+// diff_id up as a blob. cosign v3.1 (v0.21) walks the manifest's layers by
+// digest instead, and podman appends to diff_ids without reading them. The
+// placeholder is the digest of empty content, which no signature payload
+// can have, so a later diff_id never equals it and positions stay right.
+var sharedConfigBlob = []byte(`{"architecture":"","created":"` + emptyTime + `","history":[{"created":"` + emptyTime + `"}],"os":"","rootfs":{"type":"layers","diff_ids":["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]},"config":{}}`)
+
+var sharedConfigDigest = NewLayer("", sharedConfigBlob, nil).Digest
+
+func (s *Store) configState(repo name.Repository) *repoConfig {
+	s.configsMu.Lock()
+	defer s.configsMu.Unlock()
+	rc := s.configs[repo.String()]
+	if rc == nil {
+		rc = &repoConfig{}
+		s.configs[repo.String()] = rc
+	}
+	return rc
+}
+
+// sharedConfigReady reports whether the shared config is known to be in
+// repo.
+func (s *Store) sharedConfigReady(repo name.Repository) bool {
+	rc := s.configState(repo)
+	if !rc.mu.TryLock() {
+		return false // being uploaded: wait for it through ensureSharedConfig
+	}
+	defer rc.mu.Unlock()
+	return rc.done
+}
+
+// ensureSharedConfig puts the shared config in repo once per Store: it is
+// uploaded to the first repository of a registry and mounted from there
+// into the others (one request, no upload, where the registry mounts).
+// Concurrent callers wait for the one upload; a failure is not remembered,
+// so the next caller tries again.
+func (s *Store) ensureSharedConfig(ctx context.Context, repo name.Repository, tag name.Tag) error {
+	rc := s.configState(repo)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.done {
+		return nil
+	}
+	s.configsMu.Lock()
+	from, mountable := s.configAt[repo.RegistryStr()]
+	s.configsMu.Unlock()
+	var err error
+	if m, ok := s.reg.(blobMounter); ok && mountable {
+		err = m.UploadBlobFrom(ctx, repo, sharedConfigDigest, sharedConfigBlob, from)
+	} else {
+		err = s.reg.UploadBlob(ctx, repo, sharedConfigDigest, sharedConfigBlob)
+	}
+	if err != nil {
+		return fmt.Errorf("uploading the shared config of %s (for %s): %w", repo, tag, err)
+	}
+	rc.done = true
+	s.configsMu.Lock()
+	if _, ok := s.configAt[repo.RegistryStr()]; !ok {
+		s.configAt[repo.RegistryStr()] = repo
+	}
+	s.configsMu.Unlock()
+	return nil
 }

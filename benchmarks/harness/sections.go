@@ -1,0 +1,490 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/signet-project/signet/benchmarks/latencyproxy"
+)
+
+// sizes are the catalog sizes, in multi-arch images (an index and three
+// children: four manifests each). Slow tools get fewer images: their rate
+// is steady after a few seconds, and the ratios compare rates.
+type sizes struct {
+	perRepo int // tags per repository
+
+	fastSignet, fastGGCR, fastNotation, fastCosign int
+	distSignet, distGGCR, distNotation, distCosign int
+	latSignet, latGGCR, latNotation, latCosign     int
+	latWorkers                                     []int
+	countImages                                    int
+	verifyCosign, verifyNotation                   int // manifests checked one process at a time
+	hsmSessions                                    []int
+	hsmSeconds                                     float64 // target duration of an HSM run
+	rss                                            []int
+	profile                                        int
+}
+
+var fullSizes = sizes{
+	perRepo:    10,
+	fastSignet: 2000, fastGGCR: 1000, fastNotation: 100, fastCosign: 20,
+	distSignet: 500, distGGCR: 500, distNotation: 250, distCosign: 40,
+	latSignet: 500, latGGCR: 500, latNotation: 50, latCosign: 20,
+	latWorkers:   []int{16, 64, 128},
+	countImages:  25,
+	verifyCosign: 40, verifyNotation: 100,
+	hsmSessions: []int{1, 4, 16, 64},
+	hsmSeconds:  6,
+	rss:         []int{500, 2000, 10000},
+	profile:     2000,
+}
+
+var smokeSizes = sizes{
+	perRepo:    2,
+	fastSignet: 2, fastGGCR: 2, fastNotation: 1, fastCosign: 1,
+	distSignet: 2, distGGCR: 2, distNotation: 1, distCosign: 1,
+	latSignet: 2, latGGCR: 2, latNotation: 1, latCosign: 1,
+	latWorkers:   []int{16},
+	countImages:  2,
+	verifyCosign: 2, verifyNotation: 2,
+	hsmSessions: []int{1, 4},
+	hsmSeconds:  0.1,
+	rss:         []int{2, 4},
+	profile:     2,
+}
+
+// Signet's settings on each registry: the best of a sweep on the 2-core
+// machine (workers beyond these only queue on the registry).
+var (
+	signetFast = signetOpts{Workers: 32, Sessions: 4}
+	signetDist = signetOpts{Workers: 32, Sessions: 4}
+)
+
+const (
+	ggcrGoroutines    = 16
+	ggcrLatGoroutines = 64
+	latency           = 25 * time.Millisecond
+	hsmDelay          = 10 * time.Millisecond
+)
+
+// results is everything measured.
+type results struct {
+	Started, Finished  time.Time
+	LoadStart, LoadEnd string // /proc/loadavg's 1, 5 and 15 minute figures
+
+	Fast, Dist, Latency []result
+	Verify              []result
+	Counts              []result
+	HSM                 []hsmResult
+	HSMLimit            *result
+	RSS                 []rssResult
+	Profile             *profileResult
+	Failures            []string
+}
+
+type hsmResult struct {
+	Sessions int
+	result
+}
+
+type rssResult struct {
+	Images int
+	result
+}
+
+// fresh runs fn on a registry of its own with a freshly seeded catalog of n
+// images: no tool ever meets another's signatures or a registry grown by an
+// earlier run.
+func (b *bench) fresh(ctx context.Context, start func(*env) (*server, error), prefix string, n int, fn func(*server, catalog) error) {
+	if tool, _, _ := strings.Cut(prefix, "-"); !b.tools[tool] && !strings.HasPrefix(prefix, "hsm") && prefix != "rss" && prefix != "profile" {
+		return
+	}
+	srv, err := start(b.e)
+	if err != nil {
+		b.fail("starting a registry", err)
+		return
+	}
+	defer srv.Stop()
+	t0 := time.Now()
+	c, err := seedImages(ctx, b.e.reg, srv.Host, prefix, n, b.sz.perRepo)
+	if err != nil {
+		b.fail("seeding "+srv.Kind, err)
+		return
+	}
+	b.logf("seeded %d images (%d manifests) on %s in %s", n, c.Manifests(), srv.Kind, time.Since(t0).Round(time.Millisecond))
+	if err := fn(srv, c); err != nil {
+		b.fail(prefix+" on "+srv.Kind, err)
+	}
+}
+
+// check counts the signature tags a tool left and fails when a manifest
+// has none.
+func (b *bench) check(ctx context.Context, c catalog, suffix, who string) error {
+	n, err := signedCount(ctx, b.e.reg, c, suffix)
+	if err != nil {
+		return fmt.Errorf("checking %s's signatures: %w", who, err)
+	}
+	if n != c.Manifests() {
+		return fmt.Errorf("%s left %d of %d manifests without a signature", who, c.Manifests()-n, c.Manifests())
+	}
+	return nil
+}
+
+func (b *bench) record(list *[]result, r result, err error) error {
+	if err != nil {
+		return err
+	}
+	b.logf("%-26s %-22s %8.1f/s  %6d sigs in %7s  cpu %6.3f ms/sig  rss %5.1f MB  registry cpu %6.3f ms/sig",
+		r.Tool, r.Registry, r.Rate(), r.Sigs, r.U.Wall.Round(time.Millisecond), ms(r.CPUPerSig()), mb(r.U.MaxRSS), ms(r.RegCPUPerSig()))
+	*list = append(*list, r)
+	return nil
+}
+
+// signAll runs the four signers, each on a fresh registry.
+func (b *bench) signAll(ctx context.Context, start func(*env) (*server, error), label string, list *[]result,
+	nSignet, nGGCR, nNotation, nCosign int, opts signetOpts, ggcrN int, afterSignet, afterNotation func(*server, catalog) error) {
+	b.fresh(ctx, start, "signet", nSignet, func(srv *server, c catalog) error {
+		r, err := signetBatch(ctx, b.e, srv, c, label, opts)
+		if err := b.record(list, r, err); err != nil {
+			return err
+		}
+		if err := b.check(ctx, c, ".sig", "signet"); err != nil {
+			return err
+		}
+		if afterSignet != nil {
+			return afterSignet(srv, c)
+		}
+		return nil
+	})
+	b.fresh(ctx, start, "ggcr", nGGCR, func(srv *server, c catalog) error {
+		r, err := ggcrWriter(ctx, b.e, srv, c, label, ggcrN)
+		if err := b.record(list, r, err); err != nil {
+			return err
+		}
+		return b.check(ctx, c, ".sig", "the ggcr writer")
+	})
+	b.fresh(ctx, start, "notation", nNotation, func(srv *server, c catalog) error {
+		r, err := notationSign(ctx, b.e, srv, c, label)
+		if err := b.record(list, r, err); err != nil {
+			return err
+		}
+		if err := b.check(ctx, c, "", "notation"); err != nil {
+			return err
+		}
+		if afterNotation != nil {
+			return afterNotation(srv, c)
+		}
+		return nil
+	})
+	b.fresh(ctx, start, "cosign", nCosign, func(srv *server, c catalog) error {
+		r, err := cosignSign(ctx, b.e, srv, c, label)
+		if err := b.record(list, r, err); err != nil {
+			return err
+		}
+		return b.check(ctx, c, ".sig", "cosign")
+	})
+}
+
+// fast: go-containerregistry's in-memory registry, where the client's own
+// cost decides.
+func (b *bench) fast(ctx context.Context) {
+	b.signAll(ctx, startCrane, "crane (in memory)", &b.res.Fast,
+		b.sz.fastSignet, b.sz.fastGGCR, b.sz.fastNotation, b.sz.fastCosign, signetFast, ggcrGoroutines, nil, nil)
+}
+
+// distribution: Debian's docker-registry on disk, where the registry
+// decides; verification is measured on the catalogs just signed.
+func (b *bench) distribution(ctx context.Context) {
+	b.signAll(ctx, startDistribution, "distribution", &b.res.Dist,
+		b.sz.distSignet, b.sz.distGGCR, b.sz.distNotation, b.sz.distCosign, signetDist, ggcrGoroutines,
+		func(srv *server, c catalog) error {
+			r, err := signetVerify(ctx, b.e, srv, c, "distribution", 32)
+			if err := b.record(&b.res.Verify, r, err); err != nil {
+				return err
+			}
+			refs := c.Digests()
+			r, err = cosignVerify(ctx, b.e, srv, refs[:min(b.sz.verifyCosign, len(refs))], b.e.pubPEM, "distribution")
+			return b.record(&b.res.Verify, r, err)
+		},
+		func(srv *server, c catalog) error {
+			refs := c.Digests()
+			r, err := notationVerify(ctx, b.e, srv, refs[:min(b.sz.verifyNotation, len(refs))], "distribution")
+			return b.record(&b.res.Verify, r, err)
+		})
+}
+
+// withProxy starts a latency proxy in front of srv for the length of fn.
+func withProxy(srv *server, delay time.Duration, fn func(*latencyproxy.Proxy) error) error {
+	p, err := latencyproxy.Start(srv.Host, delay)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return fn(p)
+}
+
+// latency: docker-registry behind a proxy adding 25 ms per request.
+func (b *bench) latency(ctx context.Context) {
+	label := fmt.Sprintf("distribution +%dms", latency.Milliseconds())
+	for _, w := range b.sz.latWorkers {
+		b.fresh(ctx, startDistribution, "signet", b.sz.latSignet, func(srv *server, c catalog) error {
+			return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
+				opts := signetDist
+				opts.Workers = w
+				r, err := signetBatch(ctx, b.e, srv, c.via(p.Host), label, opts)
+				if err := b.record(&b.res.Latency, r, err); err != nil {
+					return err
+				}
+				return b.check(ctx, c, ".sig", "signet")
+			})
+		})
+	}
+	b.fresh(ctx, startDistribution, "ggcr", b.sz.latGGCR, func(srv *server, c catalog) error {
+		return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
+			r, err := ggcrWriter(ctx, b.e, srv, c.via(p.Host), label, ggcrLatGoroutines)
+			if err := b.record(&b.res.Latency, r, err); err != nil {
+				return err
+			}
+			return b.check(ctx, c, ".sig", "the ggcr writer")
+		})
+	})
+	b.fresh(ctx, startDistribution, "notation", b.sz.latNotation, func(srv *server, c catalog) error {
+		return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
+			r, err := notationSign(ctx, b.e, srv, c.via(p.Host), label)
+			if err := b.record(&b.res.Latency, r, err); err != nil {
+				return err
+			}
+			return b.check(ctx, c, "", "notation")
+		})
+	})
+	b.fresh(ctx, startDistribution, "cosign", b.sz.latCosign, func(srv *server, c catalog) error {
+		return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
+			r, err := cosignSign(ctx, b.e, srv, c.via(p.Host), label)
+			if err := b.record(&b.res.Latency, r, err); err != nil {
+				return err
+			}
+			return b.check(ctx, c, ".sig", "cosign")
+		})
+	})
+}
+
+// counts: every tool's HTTP requests and blob uploads per signature,
+// counted by a proxy (no delay) in front of docker-registry, which has no
+// referrers API.
+func (b *bench) counts(ctx context.Context) {
+	label := "distribution (counted)"
+	type tool struct {
+		prefix, suffix string
+		fn             func(srv *server, c catalog) (result, error)
+	}
+	tools := []tool{
+		{"signet", ".sig", func(srv *server, c catalog) (result, error) {
+			return signetBatch(ctx, b.e, srv, c, label, signetDist)
+		}},
+		{"ggcr", ".sig", func(srv *server, c catalog) (result, error) {
+			return ggcrWriter(ctx, b.e, srv, c, label, ggcrGoroutines)
+		}},
+		{"notation", "", func(srv *server, c catalog) (result, error) { return notationSign(ctx, b.e, srv, c, label) }},
+		{"cosign", ".sig", func(srv *server, c catalog) (result, error) { return cosignSign(ctx, b.e, srv, c, label) }},
+	}
+	for _, t := range tools {
+		b.fresh(ctx, startDistribution, t.prefix, b.sz.countImages, func(srv *server, c catalog) error {
+			return withProxy(srv, 0, func(p *latencyproxy.Proxy) error {
+				r, err := t.fn(srv, c.via(p.Host))
+				if err != nil {
+					return err
+				}
+				counts := p.Counts()
+				r.Counts = &counts
+				if err := b.record(&b.res.Counts, r, nil); err != nil {
+					return err
+				}
+				if err := b.check(ctx, c, t.suffix, t.prefix); err != nil {
+					return err
+				}
+				if t.prefix != "signet" {
+					return nil
+				}
+				// And signet verify: what a verification costs.
+				before := p.Counts()
+				r, err = signetVerify(ctx, b.e, srv, c.via(p.Host), label, 32)
+				if err != nil {
+					return err
+				}
+				vcounts := p.Counts().Sub(before)
+				r.Counts = &vcounts
+				return b.record(&b.res.Counts, r, nil)
+			})
+		})
+	}
+}
+
+// hsm: a network HSM modelled by the slow wrapper (every signature holds
+// its session for 10 ms), --hsm-sessions 1, 4, 16, 64; throughput should
+// follow sessions ÷ latency until the registry's limit, measured first with
+// the same wrapper and no delay.
+func (b *bench) hsm(ctx context.Context) {
+	shim, err := buildSlowHSM(ctx, b.e)
+	if err != nil {
+		b.fail("building the slow HSM wrapper", err)
+		return
+	}
+	uri := b.e.uriFor(shim)
+	maxSessions := slices_max(b.sz.hsmSessions)
+	limitOpts := signetOpts{Workers: 4 * maxSessions, Sessions: maxSessions, KeyURI: uri,
+		Env: []string{"SLOWHSM_MODULE=" + b.e.module, "SLOWHSM_DELAY_US=0"}}
+	limitImages := max(1, int(b.sz.hsmSeconds*1000/4))
+	if b.smoke {
+		limitImages = 2
+	}
+	b.fresh(ctx, startCrane, "hsm-limit", limitImages, func(srv *server, c catalog) error {
+		r, err := signetBatch(ctx, b.e, srv, c, "crane, no HSM delay", limitOpts)
+		if err != nil {
+			return err
+		}
+		b.res.HSMLimit = &r
+		var l []result
+		return b.record(&l, r, nil)
+	})
+	limit := 0.0
+	if b.res.HSMLimit != nil {
+		limit = b.res.HSMLimit.Rate()
+	}
+	for _, s := range b.sz.hsmSessions {
+		expect := float64(s) / hsmDelay.Seconds()
+		if limit > 0 {
+			expect = min(expect, limit)
+		}
+		images := max(2, int(expect*b.sz.hsmSeconds/4))
+		if b.smoke {
+			images = 2
+		}
+		// Enough workers to keep every session busy while the others'
+		// signatures are in flight to the registry: a worker spends about
+		// as long on HTTP as on the HSM here.
+		opts := signetOpts{Workers: max(8, 4*s), Sessions: s, KeyURI: uri,
+			Env: []string{"SLOWHSM_MODULE=" + b.e.module, fmt.Sprintf("SLOWHSM_DELAY_US=%d", hsmDelay.Microseconds())}}
+		b.fresh(ctx, startCrane, fmt.Sprintf("hsm-%d", s), images, func(srv *server, c catalog) error {
+			r, err := signetBatch(ctx, b.e, srv, c, fmt.Sprintf("crane, HSM +%dms", hsmDelay.Milliseconds()), opts)
+			var l []result
+			if err := b.record(&l, r, err); err != nil {
+				return err
+			}
+			b.res.HSM = append(b.res.HSM, hsmResult{Sessions: s, result: r})
+			return b.check(ctx, c, ".sig", "signet")
+		})
+	}
+}
+
+func slices_max(xs []int) int {
+	m := 0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+// buildSlowHSM compiles the slow PKCS#11 wrapper.
+func buildSlowHSM(ctx context.Context, e *env) (string, error) {
+	src := filepath.Join(e.work, "slowhsm.c")
+	if err := os.WriteFile(src, slowHSMSource, 0o644); err != nil {
+		return "", err
+	}
+	so := filepath.Join(e.work, "slowhsm.so")
+	out, err := exec.CommandContext(ctx, "cc", "-shared", "-fPIC", "-O2", "-o", so, src, "-ldl", "-lpthread").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("cc slowhsm.c: %w\n%s", err, indent(string(out)))
+	}
+	return so, nil
+}
+
+// rss: signet's peak RSS for catalogs of growing size on the in-memory
+// registry.
+func (b *bench) rss(ctx context.Context) {
+	for _, n := range b.sz.rss {
+		b.fresh(ctx, startCrane, "rss", n, func(srv *server, c catalog) error {
+			r, err := signetBatch(ctx, b.e, srv, c, "crane (in memory)", signetFast)
+			var l []result
+			if err := b.record(&l, r, err); err != nil {
+				return err
+			}
+			b.res.RSS = append(b.res.RSS, rssResult{Images: n, result: r})
+			return nil
+		})
+	}
+}
+
+type profileResult struct {
+	result
+	CPUTop, AllocTop, InuseTop string
+}
+
+// profile: CPU and heap profiles of one batch run on the in-memory
+// registry, summarised with go tool pprof.
+func (b *bench) profile(ctx context.Context) {
+	b.fresh(ctx, startCrane, "profile", b.sz.profile, func(srv *server, c catalog) error {
+		cpu := filepath.Join(b.e.work, "cpu.prof")
+		mem := filepath.Join(b.e.work, "mem.prof")
+		opts := signetFast
+		opts.Args = []string{"--cpuprofile", cpu, "--memprofile", mem}
+		r, err := signetBatch(ctx, b.e, srv, c, "crane (in memory), profiled", opts)
+		var l []result
+		if err := b.record(&l, r, err); err != nil {
+			return err
+		}
+		p := &profileResult{result: r}
+		top := func(args ...string) (string, error) {
+			cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof", "-top", "-nodecount=25"}, args...)...)
+			cmd.Dir = b.e.root
+			out, err := cmd.Output()
+			if err != nil {
+				return "", fmt.Errorf("go tool pprof %s: %w", strings.Join(args, " "), err)
+			}
+			return trimPprof(string(out)), nil
+		}
+		if p.CPUTop, err = top(b.e.signet, cpu); err != nil {
+			return err
+		}
+		if p.AllocTop, err = top("-sample_index=alloc_space", b.e.signet, mem); err != nil {
+			return err
+		}
+		if p.InuseTop, err = top("-sample_index=inuse_space", b.e.signet, mem); err != nil {
+			return err
+		}
+		b.res.Profile = p
+		return nil
+	})
+}
+
+// trimPprof drops pprof's header lines that name files and build IDs.
+func trimPprof(s string) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Type:") || strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mb(b int64) float64         { return float64(b) / (1 << 20) }
+
+// loadavg is /proc/loadavg's first three fields.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
