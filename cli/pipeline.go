@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -178,7 +179,14 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	if err != nil {
 		return err
 	}
-	noteParents(formats.attest.src, plan.Items)
+	// Only attestations need to know which index lists each image; a plan
+	// of tens of thousands of manifests should not pay for it otherwise.
+	for _, it := range plan.Items {
+		if len(f.attestOf(it)) > 0 {
+			noteParents(formats.attest.src, plan.Items)
+			break
+		}
+	}
 	// Build every (key, formats, attestations) combination the plan uses
 	// now: a missing predicate file or an unusable certificate chain is a
 	// configuration error that should stop the run before anything is
@@ -194,6 +202,14 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 		if _, err := formats.forItem(keys[k], f.formatsOf(it), f.attestOf(it)); err != nil {
 			return usageErr("%s (%s): %w; nothing was signed", it.Ref, it.Source, err)
 		}
+	}
+
+	// The plan and the report are the run's largest live structures and
+	// grow with the catalog; a tighter GC target keeps peak memory nearer
+	// to them (about 1.5x live instead of 2x) for a few percent more CPU,
+	// which registry round trips dwarf. An explicit GOGC wins.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(50))
 	}
 
 	progress := batch.NewProgress(g.stderr, g.log, isTerminal(g.stderr) && os.Getenv("GITHUB_ACTIONS") != "true")
