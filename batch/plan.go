@@ -55,7 +55,11 @@ type Item struct {
 	// attestation manifest (vnd.docker.reference.type): it is signed like
 	// any manifest, but attestations are about images, not about it.
 	AttestationManifest bool
-	Settings
+	// Settings are the target's overrides, shared by every manifest the
+	// target expands to (one copy per target, not per manifest: plans of
+	// tens of thousands of manifests are the run's largest structure). Nil
+	// means none.
+	*Settings
 }
 
 // Failure is a target the planner could not turn into items.
@@ -199,7 +203,7 @@ func (p *Planner) expand(ctx context.Context, t Target) ([]Item, error) {
 		Subject: signature.Subject{
 			Repo: ref.Context(), Digest: m.Digest, MediaType: p.intern(m.MediaType), Size: m.Size, Identity: identity,
 		},
-		Ref: t.Ref, Source: t.Source, Settings: t.Settings,
+		Ref: t.Ref, Source: t.Source, Settings: &t.Settings,
 	}
 	switch types.MediaType(m.MediaType) {
 	case types.OCIImageIndex, types.DockerManifestList:

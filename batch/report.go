@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,14 +82,38 @@ type Counts struct {
 // ManifestReport is one planned manifest and what each format did to it.
 type ManifestReport struct {
 	// Reference is the reference the user named that led here.
-	Reference  string         `json:"reference"`
-	Repository string         `json:"repository"`
-	Digest     string         `json:"digest"`
-	MediaType  string         `json:"mediaType,omitempty"`
-	Platform   string         `json:"platform,omitempty"`
-	Parent     string         `json:"parent,omitempty"`
-	Source     string         `json:"source,omitempty"`
-	Formats    []FormatReport `json:"formats"`
+	Reference  string `json:"reference"`
+	Repository string `json:"repository"`
+	// Digest is set in a decoded report; a report being built keeps the
+	// hash instead (see DigestString) and formats it only when encoded,
+	// because a catalog of tens of thousands of manifests would otherwise
+	// carry one formatted copy of each digest for the whole run.
+	Digest    string         `json:"digest"`
+	MediaType string         `json:"mediaType,omitempty"`
+	Platform  string         `json:"platform,omitempty"`
+	Parent    string         `json:"parent,omitempty"`
+	Source    string         `json:"source,omitempty"`
+	Formats   []FormatReport `json:"formats"`
+
+	digest v1.Hash
+}
+
+// DigestString returns the manifest's digest, "sha256:…".
+func (m ManifestReport) DigestString() string {
+	if m.Digest == "" && m.digest != (v1.Hash{}) {
+		return m.digest.String()
+	}
+	return m.Digest
+}
+
+// Name returns the manifest as "registry/repo@sha256:…".
+func (m ManifestReport) Name() string { return m.Repository + "@" + m.DigestString() }
+
+// MarshalJSON fills Digest from the hash the report was built with.
+func (m ManifestReport) MarshalJSON() ([]byte, error) {
+	type plain ManifestReport
+	m.Digest = m.DigestString()
+	return json.Marshal(plain(m))
 }
 
 // FormatReport is one outcome.
@@ -96,11 +122,47 @@ type FormatReport struct {
 	// Status is one of StatusSigned, StatusPresent, StatusJournal or
 	// StatusFailed.
 	Status string `json:"status"`
-	// Signature is the signature manifest's digest.
+	// Signature is the signature manifest's digest; like
+	// ManifestReport.Digest it is set in decoded reports and formatted
+	// from the hash when a report being built is encoded (SignatureString).
 	Signature  string  `json:"signature,omitempty"`
 	Attempts   int     `json:"attempts,omitempty"`
 	DurationMS float64 `json:"durationMs,omitempty"`
 	Error      string  `json:"error,omitempty"`
+
+	// sig holds a sha256 signature digest as bytes: half the memory of its
+	// hex form, for as many of them as the plan has manifests.
+	sig    [sha256.Size]byte
+	hasSig bool
+}
+
+func (f *FormatReport) setSignature(d v1.Hash) {
+	switch {
+	case d == v1.Hash{}:
+	case d.Algorithm == "sha256" && len(d.Hex) == 2*sha256.Size:
+		if _, err := hex.Decode(f.sig[:], []byte(d.Hex)); err == nil {
+			f.hasSig = true
+			return
+		}
+		f.Signature = d.String()
+	default:
+		f.Signature = d.String()
+	}
+}
+
+// SignatureString returns the signature manifest's digest, or "".
+func (f FormatReport) SignatureString() string {
+	if f.Signature == "" && f.hasSig {
+		return "sha256:" + hex.EncodeToString(f.sig[:])
+	}
+	return f.Signature
+}
+
+// MarshalJSON fills Signature from the hash the report was built with.
+func (f FormatReport) MarshalJSON() ([]byte, error) {
+	type plain FormatReport
+	f.Signature = f.SignatureString()
+	return json.Marshal(plain(f))
 }
 
 // FormatReport statuses.
@@ -172,7 +234,7 @@ func (r *Report) addManifest(it Item) int {
 		r.more[k] = len(r.Manifests)
 	}
 	r.Manifests = append(r.Manifests, ManifestReport{
-		Reference: it.Ref, Repository: repoName, Digest: it.Digest.String(), MediaType: it.MediaType,
+		Reference: it.Ref, Repository: repoName, digest: it.Digest, MediaType: it.MediaType,
 		Platform: it.Platform, Parent: it.Parent, Source: it.Source, Formats: formats,
 	})
 	r.Counts.Manifests++
@@ -208,9 +270,7 @@ func (r *Report) Add(o Outcome) {
 		Format: o.Format, Status: Status(o), Attempts: o.Attempts,
 		DurationMS: float64(o.Duration.Microseconds()) / 1000,
 	}
-	if o.Result.Digest != (v1.Hash{}) {
-		fr.Signature = o.Result.Digest.String()
-	}
+	fr.setSignature(o.Result.Digest)
 	switch fr.Status {
 	case StatusFailed:
 		fr.Error = o.Err.Error()
@@ -464,7 +524,7 @@ func manifestRef(m ManifestReport) string {
 	}
 	// A child of an index: its parent's reference is ambiguous without
 	// the platform column, but the digest is not.
-	return m.Repository + "@" + m.Digest
+	return m.Name()
 }
 
 func mdRow(cells ...string) string { return "| " + strings.Join(cells, " | ") + " |\n" }

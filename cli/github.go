@@ -192,12 +192,12 @@ func failureAnnotations(r *batch.Report) []annotation {
 			if f.Status != batch.StatusFailed {
 				continue
 			}
-			subject := m.Repository + "@" + m.Digest
+			subject := m.Name()
 			if m.Platform != "" {
 				subject += " (" + m.Platform + ")"
 			}
 			a := annotation{level: "error", title: "signet: " + f.Format + " signing failed", msg: subject + ": " + f.Error}
-			if m.Reference != "" && m.Reference != m.Repository+"@"+m.Digest {
+			if m.Reference != "" && m.Reference != m.Name() {
 				a.msg = subject + " from " + m.Reference + ": " + f.Error
 			}
 			a.file, a.line = sourceLocation(m.Source)
@@ -295,7 +295,7 @@ func signedRefs(r *batch.Report) []string {
 	out := []string{}
 	for _, m := range r.Manifests {
 		if len(m.Formats) > 0 && !manifestFailed(m) {
-			out = append(out, m.Repository+"@"+m.Digest)
+			out = append(out, m.Name())
 		}
 	}
 	return out
