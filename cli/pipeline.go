@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -153,6 +154,7 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 			report.Key = k.Ref()
 		}
 	}
+	widenForHSM(keys)
 
 	if f.policy != "" {
 		if err := f.checkSigningPolicy(ctx, g, plan, keys, defaultKey); err != nil {
@@ -418,4 +420,26 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc
+}
+
+// widenForHSM gives the Go scheduler more Ps than cores when a PKCS#11 key
+// is in use. Each signature blocks its thread in C for the HSM's round
+// trip while holding a session; when that call returns it needs a P, and
+// with only one P per core it queues behind CPU-bound workers (TLS,
+// hashing, the registry client) while the session stays taken. Spare Ps
+// let it return at once and free the session, so throughput follows
+// sessions ÷ latency (benchmarks/RESULTS.md, network HSM). An explicit
+// GOMAXPROCS wins.
+func widenForHSM(keys map[string]hsm.Key) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	for ref := range keys {
+		if strings.HasPrefix(ref, "pkcs11:") {
+			if want := 4 * runtime.NumCPU(); runtime.GOMAXPROCS(0) < want {
+				runtime.GOMAXPROCS(want)
+			}
+			return
+		}
+	}
 }
