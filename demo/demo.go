@@ -8,15 +8,18 @@ package demo
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -141,7 +144,8 @@ var softhsmModules = []string{
 
 // makeKey generates the demo's key inside a throwaway SoftHSM token when
 // SoftHSM is installed, so the demo shows the real path (the key never
-// leaves the token), and falls back to a key file otherwise.
+// leaves the token), and falls back to an in-memory key written to a file
+// otherwise.
 func makeKey(ctx context.Context, dir string) (ref, kind string, err error) {
 	module := ""
 	for _, m := range softhsmModules {
@@ -150,22 +154,33 @@ func makeKey(ctx context.Context, dir string) (ref, kind string, err error) {
 			break
 		}
 	}
+	why := "softhsm2 is not installed"
 	if module != "" {
-		if _, err := exec.LookPath("softhsm2-util"); err == nil {
-			ref, err := softhsmKey(ctx, dir, module)
-			if err == nil {
-				return ref, "ECDSA P-256 key generated inside a throwaway SoftHSM2 token (" + module + ")", nil
-			}
-			fmt.Fprintf(os.Stderr, "demo: SoftHSM2 set-up failed (%v); using an in-memory key instead\n", err)
+		ref, err := softhsmKey(ctx, dir, module)
+		if err == nil {
+			return ref, "ECDSA P-256 key generated inside a throwaway SoftHSM2 token (" + module + ")", nil
 		}
+		why = err.Error()
 	}
-	path := filepath.Join(dir, "demo.key")
-	k, err := hsm.Generate(ctx, path, hsm.AlgECDSAP256, hsm.WithPassword(func() ([]byte, error) { return nil, nil }))
+	path, err := fileKey(dir)
 	if err != nil {
 		return "", "", err
 	}
-	k.Close()
-	return path, "ephemeral ECDSA P-256 key file (install softhsm2 to see the HSM path)", nil
+	return path, "ephemeral ECDSA P-256 key file, because " + why, nil
+}
+
+// fileKey writes a fresh, unencrypted P-256 key to dir/demo.key.
+func fileKey(dir string) (string, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "demo.key")
+	return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 }
 
 func softhsmKey(ctx context.Context, dir, module string) (string, error) {

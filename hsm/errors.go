@@ -3,8 +3,6 @@ package hsm
 import (
 	"errors"
 	"fmt"
-
-	"github.com/miekg/pkcs11"
 )
 
 // Sentinels for errors.Is. A *PINError matches the PIN sentinel for its
@@ -28,15 +26,32 @@ var (
 // never retries such a login: each wrong attempt counts towards locking the
 // token. The message names the token and what to do, never the PIN.
 type PINError struct {
-	Token string       // token label
-	Code  pkcs11.Error // CKR_PIN_INCORRECT, CKR_PIN_LOCKED, ...
+	Token string // token label
+	Code  uint   // the CK_RV: CKR_PIN_INCORRECT, CKR_PIN_LOCKED, ...
 }
 
+// The CK_RV values of the PKCS#11 specification (v2.40, section 5.1) that
+// PINError and messages name; spelt out here because this file also builds
+// without cgo, where the pkcs11 package is unavailable.
+const (
+	ckrDeviceError          = 0x30
+	ckrDeviceRemoved        = 0x32
+	ckrPINIncorrect         = 0xA0
+	ckrPINInvalid           = 0xA1
+	ckrPINLenRange          = 0xA2
+	ckrPINExpired           = 0xA3
+	ckrPINLocked            = 0xA4
+	ckrSessionClosed        = 0xB0
+	ckrSessionHandleInvalid = 0xB3
+	ckrTokenNotPresent      = 0xE0
+	ckrUserNotLoggedIn      = 0x101
+)
+
 func (e *PINError) sentinel() error {
-	switch uint(e.Code) {
-	case pkcs11.CKR_PIN_LOCKED:
+	switch e.Code {
+	case ckrPINLocked:
 		return ErrPINLocked
-	case pkcs11.CKR_PIN_EXPIRED:
+	case ckrPINExpired:
 		return ErrPINExpired
 	default:
 		return ErrPINIncorrect
@@ -59,46 +74,37 @@ func (e *PINError) Error() string {
 // Is makes errors.Is(err, ErrPINIncorrect) (and the other PIN sentinels) work.
 func (e *PINError) Is(target error) bool { return target == e.sentinel() }
 
-// Unwrap returns the PKCS#11 return value.
-func (e *PINError) Unwrap() error { return e.Code }
+// Unwrap returns the PKCS#11 return value as an error (a pkcs11.Error in
+// builds with cgo).
+func (e *PINError) Unwrap() error { return ckrError(e.Code) }
 
 // isPINCode reports whether a PKCS#11 return value is about the PIN itself,
 // which must stop every retry at once.
-func isPINCode(rv pkcs11.Error) bool {
-	switch uint(rv) {
-	case pkcs11.CKR_PIN_INCORRECT, pkcs11.CKR_PIN_INVALID, pkcs11.CKR_PIN_LEN_RANGE,
-		pkcs11.CKR_PIN_LOCKED, pkcs11.CKR_PIN_EXPIRED:
+func isPINCode(rv uint) bool {
+	switch rv {
+	case ckrPINIncorrect, ckrPINInvalid, ckrPINLenRange, ckrPINLocked, ckrPINExpired:
 		return true
 	}
 	return false
 }
 
 // pkcs11Name is the CKR_ name of a return value, for messages.
-func pkcs11Name(rv pkcs11.Error) string {
+func pkcs11Name(rv uint) string {
 	names := map[uint]string{
-		pkcs11.CKR_PIN_INCORRECT:          "CKR_PIN_INCORRECT",
-		pkcs11.CKR_PIN_INVALID:            "CKR_PIN_INVALID",
-		pkcs11.CKR_PIN_LEN_RANGE:          "CKR_PIN_LEN_RANGE",
-		pkcs11.CKR_PIN_LOCKED:             "CKR_PIN_LOCKED",
-		pkcs11.CKR_PIN_EXPIRED:            "CKR_PIN_EXPIRED",
-		pkcs11.CKR_SESSION_HANDLE_INVALID: "CKR_SESSION_HANDLE_INVALID",
-		pkcs11.CKR_SESSION_CLOSED:         "CKR_SESSION_CLOSED",
-		pkcs11.CKR_USER_NOT_LOGGED_IN:     "CKR_USER_NOT_LOGGED_IN",
-		pkcs11.CKR_DEVICE_ERROR:           "CKR_DEVICE_ERROR",
-		pkcs11.CKR_DEVICE_REMOVED:         "CKR_DEVICE_REMOVED",
-		pkcs11.CKR_TOKEN_NOT_PRESENT:      "CKR_TOKEN_NOT_PRESENT",
+		ckrPINIncorrect:         "CKR_PIN_INCORRECT",
+		ckrPINInvalid:           "CKR_PIN_INVALID",
+		ckrPINLenRange:          "CKR_PIN_LEN_RANGE",
+		ckrPINLocked:            "CKR_PIN_LOCKED",
+		ckrPINExpired:           "CKR_PIN_EXPIRED",
+		ckrSessionHandleInvalid: "CKR_SESSION_HANDLE_INVALID",
+		ckrSessionClosed:        "CKR_SESSION_CLOSED",
+		ckrUserNotLoggedIn:      "CKR_USER_NOT_LOGGED_IN",
+		ckrDeviceError:          "CKR_DEVICE_ERROR",
+		ckrDeviceRemoved:        "CKR_DEVICE_REMOVED",
+		ckrTokenNotPresent:      "CKR_TOKEN_NOT_PRESENT",
 	}
-	if n, ok := names[uint(rv)]; ok {
+	if n, ok := names[rv]; ok {
 		return n
 	}
-	return fmt.Sprintf("CKR 0x%X", uint(rv))
-}
-
-// ckr extracts the PKCS#11 return value from err.
-func ckr(err error) (pkcs11.Error, bool) {
-	var rv pkcs11.Error
-	if errors.As(err, &rv) {
-		return rv, true
-	}
-	return 0, false
+	return fmt.Sprintf("CKR 0x%X", rv)
 }

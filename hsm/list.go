@@ -1,3 +1,5 @@
+//go:build cgo
+
 package hsm
 
 import (
@@ -12,29 +14,6 @@ import (
 )
 
 // Token describes a token found by List.
-type Token struct {
-	Label, Serial, Manufacturer, Model string
-	Slot                               uint
-	// LoggedIn is true when List logged in (or the process already was),
-	// so private objects are included in Keys.
-	LoggedIn bool
-	Keys     []KeyInfo
-}
-
-// KeyInfo describes a key pair (or a lone public or private key) on a
-// token. Objects are paired by CKA_ID and label.
-type KeyInfo struct {
-	Label string
-	ID    []byte
-	// Algorithm is spelt as for Generate ("ecdsa-p256", "rsa-2048", ...);
-	// "unknown" when the token hides what is needed to tell.
-	Algorithm string
-	// Private and Public say which objects were seen. Private keys
-	// usually show only after a login.
-	Private, Public bool
-	// URI opens the key (module-path included, no PIN).
-	URI string
-}
 
 // List lists the tokens of a PKCS#11 module and the keys on them. Public
 // key objects are visible without a login. With a PIN, List logs in to each
@@ -97,15 +76,15 @@ func listToken(mod *module, ti tokenInfo, pin []byte) (Token, error) {
 	t.LoggedIn = si.State == pkcs11.CKS_RO_USER_FUNCTIONS || si.State == pkcs11.CKS_RW_USER_FUNCTIONS
 	if !t.LoggedIn && pin != nil && ti.info.Flags&pkcs11.CKF_LOGIN_REQUIRED != 0 {
 		if ti.info.Flags&pkcs11.CKF_USER_PIN_LOCKED != 0 {
-			return t, &PINError{Token: t.Label, Code: pkcs11.Error(pkcs11.CKR_PIN_LOCKED)}
+			return t, &PINError{Token: t.Label, Code: pkcs11.CKR_PIN_LOCKED}
 		}
 		loginCalls.Add(1)
 		err := c.Login(sh, pkcs11.CKU_USER, string(pin))
 		if rv, ok := ckr(err); ok && uint(rv) == pkcs11.CKR_USER_ALREADY_LOGGED_IN {
 			err = nil
 		}
-		if rv, ok := ckr(err); ok && isPINCode(rv) {
-			return t, &PINError{Token: t.Label, Code: rv}
+		if rv, ok := ckr(err); ok && isPINCode(uint(rv)) {
+			return t, &PINError{Token: t.Label, Code: uint(rv)}
 		}
 		if err != nil {
 			return t, fmt.Errorf("logging in to token %q: %w", t.Label, err)

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package hsm
 
 import (
@@ -340,7 +342,7 @@ func (t *token) login(getPIN func() ([]byte, error)) (bool, error) {
 		return false, nil
 	}
 	if ti.Flags&pkcs11.CKF_USER_PIN_LOCKED != 0 {
-		t.pinErr = &PINError{Token: t.label, Code: pkcs11.Error(pkcs11.CKR_PIN_LOCKED)}
+		t.pinErr = &PINError{Token: t.label, Code: pkcs11.CKR_PIN_LOCKED}
 		return false, t.pinErr
 	}
 	var pin []byte
@@ -362,8 +364,8 @@ func (t *token) login(getPIN func() ([]byte, error)) (bool, error) {
 		err = nil
 	}
 	if err != nil {
-		if rv, ok := ckr(err); ok && isPINCode(rv) {
-			t.pinErr = &PINError{Token: t.label, Code: rv}
+		if rv, ok := ckr(err); ok && isPINCode(uint(rv)) {
+			t.pinErr = &PINError{Token: t.label, Code: uint(rv)}
 			return false, t.pinErr
 		}
 		return false, fmt.Errorf("logging in to token %q: %w", t.label, err)
