@@ -31,7 +31,7 @@ tools:
 	tools/install.sh all
 
 test: tools
-	$(GO) vet $(PKGS)
+	$(MAKE) lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 	$(MAKE) test-nocgo
 	$(MAKE) fuzz
@@ -56,7 +56,7 @@ fuzz:
 	  done; \
 	done
 
-lint: 
+lint:
 	tools/install.sh staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)

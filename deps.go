@@ -9,8 +9,8 @@ import (
 	_ "github.com/moby/buildkit/client"
 	_ "github.com/moby/buildkit/frontend/dockerfile/builder"
 	_ "github.com/spf13/cobra"
-	_ "golang.org/x/sync/errgroup"
-	_ "golang.org/x/crypto/scrypt"
-	_ "golang.org/x/term"
 	_ "go.yaml.in/yaml/v3"
+	_ "golang.org/x/crypto/scrypt"
+	_ "golang.org/x/sync/errgroup"
+	_ "golang.org/x/term"
 )

@@ -691,7 +691,7 @@ func TestBatchAttest(t *testing.T) {
 		}
 	}
 
-	out, errOut, code = signet(t, "batch", "--catalog", cat, "--key", tok.URI("release"), "--attest", "provenance", "--report", report)
+	_, errOut, code = signet(t, "batch", "--catalog", cat, "--key", tok.URI("release"), "--attest", "provenance", "--report", report)
 	if r := readReport(t, report); code != 0 || r.Counts.Signatures != 0 || r.Counts.Present != 2*want {
 		t.Errorf("rerun: exit %d, counts %+v; want nothing new, %d present\n%s", code, r.Counts, 2*want, tail(errOut, 10))
 	}

@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"runtime"
 
 	"github.com/spf13/cobra"
 
 	"github.com/signet-project/signet/batch"
-	"github.com/signet-project/signet/hsm"
 )
 
 // keyFlags are the flags of every command that opens a signing key.
@@ -21,24 +18,6 @@ type keyFlags struct {
 func (k *keyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&k.key, "key", "", "signing key: a pkcs11: URI or a key file (default $SIGNET_KEY)")
 	cmd.Flags().IntVar(&k.sessions, "hsm-sessions", runtime.NumCPU(), "PKCS#11 sessions shared by all workers")
-}
-
-func (k *keyFlags) open(ctx context.Context) (hsm.Key, error) {
-	ref := k.key
-	if ref == "" {
-		ref = os.Getenv("SIGNET_KEY")
-	}
-	if ref == "" {
-		return nil, usageErr("no signing key: pass --key KEYREF (a pkcs11: URI or a key file) or set SIGNET_KEY")
-	}
-	if k.sessions < 1 {
-		return nil, usageErr("--hsm-sessions must be at least 1, got %d", k.sessions)
-	}
-	key, err := hsm.Open(ctx, ref, hsm.WithSessions(k.sessions))
-	if err != nil {
-		return nil, usageErr("%w", err)
-	}
-	return key, nil
 }
 
 func newSignCmd(g *globals) *cobra.Command {
