@@ -19,34 +19,36 @@ import (
 )
 
 func TestECDSARawToDER(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := sha256.Sum256([]byte("payload"))
-
-	// Real signatures, re-encoded raw the way a token returns them.
-	for i := 0; i < 50; i++ {
-		der, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	// Real signatures on every curve, re-encoded raw the way a token
+	// returns them, must come back as the very DER Go produced: P-521's
+	// sequence needs the long length form. Many per curve, so r or s with
+	// a leading zero byte or a set high bit come up.
+	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384(), elliptic.P521()} {
+		key, err := ecdsa.GenerateKey(curve, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var rs struct{ R, S *big.Int }
-		if _, err := asn1.Unmarshal(der, &rs); err != nil {
-			t.Fatal(err)
-		}
-		raw := make([]byte, 64)
-		rs.R.FillBytes(raw[:32])
-		rs.S.FillBytes(raw[32:])
-		got, err := ecdsaRawToDER(raw)
-		if err != nil {
-			t.Fatalf("ecdsaRawToDER: %v", err)
-		}
-		if !bytes.Equal(got, der) {
-			t.Fatalf("ecdsaRawToDER(%x) = %x; want %x", raw, got, der)
-		}
-		if !ecdsa.VerifyASN1(&key.PublicKey, digest[:], got) {
-			t.Fatal("ecdsa.VerifyASN1 rejected the converted signature")
+		size := (curve.Params().BitSize + 7) / 8
+		digest := sha256.Sum256([]byte("payload"))
+		for i := 0; i < 100; i++ {
+			der, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rs struct{ R, S *big.Int }
+			if _, err := asn1.Unmarshal(der, &rs); err != nil {
+				t.Fatal(err)
+			}
+			raw := make([]byte, 2*size)
+			rs.R.FillBytes(raw[:size])
+			rs.S.FillBytes(raw[size:])
+			got, err := ecdsaRawToDER(raw)
+			if err != nil {
+				t.Fatalf("%s: ecdsaRawToDER: %v", curve.Params().Name, err)
+			}
+			if !bytes.Equal(got, der) {
+				t.Fatalf("%s: ecdsaRawToDER(%x) = %x; want %x", curve.Params().Name, raw, got, der)
+			}
 		}
 	}
 

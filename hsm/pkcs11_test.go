@@ -141,6 +141,24 @@ func TestPKCS11Concurrent(t *testing.T) {
 	tok.GenerateKey(t, "ec", "EC:prime256v1", "01")
 	k := open(t, tok.URI("ec"), WithSessions(4))
 	const workers, each = 64, 16
+	// Hold every session until a worker has had to wait: with two cores
+	// the workers could otherwise take turns and never contend.
+	var held []pkcs11.SessionHandle
+	for i := 0; i < 4; i++ {
+		sh, err := k.pool.acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, sh)
+	}
+	go func() {
+		for i := 0; i < 500 && k.Stats().Waits == 0; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		for _, sh := range held {
+			k.pool.release(sh)
+		}
+	}()
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
 	for w := 0; w < workers; w++ {

@@ -116,15 +116,6 @@ func DERToRaw(der []byte, size int) ([]byte, error) {
 	return out, nil
 }
 
-// RawToDER converts a fixed-length r||s ECDSA signature to ASN.1 DER.
-func RawToDER(raw []byte) ([]byte, error) {
-	if len(raw) == 0 || len(raw)%2 != 0 {
-		return nil, fmt.Errorf("raw ECDSA signature has odd length %d", len(raw))
-	}
-	half := len(raw) / 2
-	return asn1.Marshal(ecdsaSig{R: new(big.Int).SetBytes(raw[:half]), S: new(big.Int).SetBytes(raw[half:])})
-}
-
 // CurveSize returns the coordinate size in bytes of an ECDSA public key, or
 // 0 for other keys.
 func CurveSize(pub crypto.PublicKey) int {

@@ -163,8 +163,12 @@ func (e *env) uriFor(module string) string {
 }
 
 func (e *env) signetEnv() []string {
-	return []string{"SOFTHSM2_CONF=" + e.softhsmConf, "NO_COLOR=1"}
+	return append([]string{"SOFTHSM2_CONF=" + e.softhsmConf, "NO_COLOR=1"}, extraSignetEnv...)
 }
+
+// extraSignetEnv is the -signet-env flag: variables added to every signet
+// run, for experiments with the runtime's settings.
+var extraSignetEnv []string
 
 // makeCosignKey has cosign make its own P-256 key pair (unencrypted: an
 // empty COSIGN_PASSWORD).

@@ -38,6 +38,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,8 +59,24 @@ func main() {
 		regKind    = flag.String("registry", "crane", "with -seed: crane or distribution")
 		writerPlan = flag.String("ggcr-writer", "", "internal: run the ggcr writer over this plan")
 		goroutines = flag.Int("goroutines", 16, "internal: ggcr writer goroutines")
+		hsmList    = flag.String("hsm-sessions", "", "--hsm-sessions values of the hsm section, comma-separated (default 1,4,16,64)")
+		extraEnv   = flag.String("signet-env", "", "extra environment for every signet run, comma-separated K=V (experiments, e.g. GOMAXPROCS=2)")
 	)
 	flag.Parse()
+	if *hsmList != "" {
+		fullSizes.hsmSessions = nil
+		for _, f := range strings.Split(*hsmList, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fmt.Fprintf(os.Stderr, "harness: -hsm-sessions: %q is not a positive number\n", f)
+				os.Exit(2)
+			}
+			fullSizes.hsmSessions = append(fullSizes.hsmSessions, n)
+		}
+	}
+	if *extraEnv != "" {
+		extraSignetEnv = strings.Split(*extraEnv, ",")
+	}
 	if *writerPlan != "" {
 		if err := ggcrWriterMain(*writerPlan, *goroutines); err != nil {
 			fmt.Fprintln(os.Stderr, "ggcr writer:", err)

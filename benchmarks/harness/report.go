@@ -126,8 +126,8 @@ func bestSignet(list []result) *result {
 // with the same wrapper and no delay.
 func (b *bench) hsmExpected(sessions int) float64 {
 	exp := float64(sessions) / hsmDelay.Seconds()
-	if b.res.HSMLimit != nil {
-		exp = min(exp, b.res.HSMLimit.Rate())
+	if l := b.res.hsmLimit(); l > 0 {
+		exp = min(exp, l)
 	}
 	return exp
 }
@@ -195,19 +195,24 @@ func (b *bench) writeResults(w io.Writer) {
 	if len(r.HSM) > 0 {
 		p("## Network HSM: every signature holds its session %s\n\n", hsmDelay)
 		p("signet batch on `crane registry serve` with its key behind `slowhsm` (benchmarks/harness/slowhsm/slowhsm.c), a PKCS#11 module that forwards to SoftHSM and sleeps %s inside `C_Sign`, so the delay holds the session like a round trip to a network HSM. Expected = sessions ÷ %s, capped by the registry limit", hsmDelay, hsmDelay)
-		if r.HSMLimit != nil {
-			p(" (%.0f/s: the same wrapper with no delay, %s)", r.HSMLimit.Rate(), r.HSMLimit.Form)
+		if len(r.HSMLimits) > 0 {
+			p(" (%.0f/s: the same wrapper with no delay, %s, the mean of a run before the others and one after)", r.hsmLimit(), r.HSMLimits[0].Form)
 		}
 		p(". CPU busy is (signet's CPU + the registry's CPU) ÷ (wall time × %d CPUs): near 100%%, the machine, not the HSM, is the limit.\n\n", runtime.NumCPU())
 		p("| --hsm-sessions | run as | signatures | signatures/s | expected | Δ | signet CPU/sig | CPU busy |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
-		rows := r.HSM
-		if r.HSMLimit != nil {
-			rows = append([]hsmResult{{Sessions: 0, result: *r.HSMLimit}}, rows...)
+		var rows []hsmResult
+		for _, l := range r.HSMLimits {
+			rows = append(rows, hsmResult{Sessions: 0, result: l})
 		}
-		for _, h := range rows {
+		rows = append(rows, r.HSM...)
+		for i, h := range rows {
 			busy := 100 * (h.U.CPU() + h.RegCPU).Seconds() / (h.U.Wall.Seconds() * float64(runtime.NumCPU()))
 			if h.Sessions == 0 {
-				p("| %s | %s | %d | %.1f | (limit) | | %.3f ms | %.0f%% |\n", "no delay", h.Form, h.Sigs, h.Rate(), ms(h.CPUPerSig()), busy)
+				when := "before"
+				if i > 0 {
+					when = "after"
+				}
+				p("| no delay (%s) | %s | %d | %.1f | (limit) | | %.3f ms | %.0f%% |\n", when, h.Form, h.Sigs, h.Rate(), ms(h.CPUPerSig()), busy)
 				continue
 			}
 			exp := b.hsmExpected(h.Sessions)
