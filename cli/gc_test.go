@@ -9,11 +9,11 @@ func TestGCPercent(t *testing.T) {
 	}{
 		{0, 100},                    // unknown: the runtime's default
 		{4 << 20, 100},              // small plans: never above the default
-		{16 << 20, 100},             // headroom floor equals the live heap
-		{32 << 20, 50},              // the floor, as a share of the live heap
-		{40 << 20, 40},              // from here on 40%
+		{gcHeadroom, 100},           // headroom floor equals the live heap
+		{2 * gcHeadroom, 50},        // the floor, as a share of the live heap
+		{gcHeadroom * 100 / 41, 41}, // rounding down stays above 40
+		{gcHeadroom * 100 / 40, 40}, // from here on 40%
 		{400 << 20, 40},             // large catalogs: peak about 1.4x live
-		{(16 << 20) * 100 / 41, 41}, // rounding down stays above 40
 	} {
 		if got := gcPercent(tc.live); got != tc.want {
 			t.Errorf("gcPercent(%d MiB) = %d; want %d", tc.live>>20, got, tc.want)

@@ -447,8 +447,8 @@ func widenForHSM(keys map[string]hsm.Key) {
 // signing. Every signature allocates some 25 KB of short-lived HTTP and
 // JSON garbage, so collecting whenever 40% of a small live heap has been
 // allocated spends a sixth of the run's CPU on the collector; a floor of
-// a few megabytes costs little memory and keeps that cost down.
-const gcHeadroom = 16 << 20
+// some megabytes costs little memory and keeps that cost down.
+const gcHeadroom = 12 << 20
 
 // gcPercent is the GC target for a run whose live heap after planning is
 // live bytes: headroom of at least gcHeadroom, and of no more than 40% of
