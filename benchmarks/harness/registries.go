@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/signet-project/signet/internal/testenv"
 )
 
 // server is a registry running as a process of its own, so that its CPU is
@@ -68,23 +70,7 @@ func startDistribution(env *env) (*server, error) {
 	}
 	return startServer(env, "distribution", func(host string) *exec.Cmd {
 		config := filepath.Join(dir, "config.yml")
-		yml := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), host)
-		if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
+		if err := testenv.WriteDockerRegistryConfig(config, filepath.Join(dir, "data"), host); err != nil {
 			panic(err) // the work directory is ours; failing here is a harness bug
 		}
 		return exec.Command(bin, "serve", config)

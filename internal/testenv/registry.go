@@ -131,7 +131,7 @@ func DockerRegistry(t testing.TB) *Registry {
 			t.Fatalf("finding a free port for docker-registry: %v", err)
 		}
 		r.Host = fmt.Sprintf("127.0.0.1:%d", port)
-		if err := writeDockerRegistryConfig(config, filepath.Join(dir, "data"), r.Host); err != nil {
+		if err := WriteDockerRegistryConfig(config, filepath.Join(dir, "data"), r.Host); err != nil {
 			t.Fatalf("writing docker-registry config: %v", err)
 		}
 		if err = r.start(); err == nil {
@@ -146,8 +146,10 @@ func DockerRegistry(t testing.TB) *Registry {
 	return r
 }
 
-func writeDockerRegistryConfig(path, storage, addr string) error {
-	// The access log would print one line per request of every test.
+// WriteDockerRegistryConfig writes a docker-registry config serving storage
+// on addr, with logging kept to errors: the access log would print a line
+// per request (of every test, or of every benchmark run).
+func WriteDockerRegistryConfig(path, storage, addr string) error {
 	yml := fmt.Sprintf(`version: 0.1
 log:
   level: error
