@@ -50,6 +50,7 @@ type module struct {
 	path   string // as the caller named it, for messages
 	key    string // resolved path, the map key
 	ctx    *pkcs11.Ctx
+	call   *signCall
 	refs   int  // guarded by modules
 	owned  bool // we initialised it, so we finalise it
 	tokens map[uint]*token
@@ -86,7 +87,15 @@ func openModule(path string) (*module, error) {
 			return nil, fmt.Errorf("initialising PKCS#11 module %s: %w", path, err)
 		}
 	}
-	m := &module{path: path, key: key, ctx: ctx, refs: 1, owned: owned, tokens: map[uint]*token{}}
+	call, err := newSignCall(path, ctx)
+	if err != nil {
+		if owned {
+			_ = ctx.Finalize()
+		}
+		ctx.Destroy()
+		return nil, err
+	}
+	m := &module{path: path, key: key, ctx: ctx, call: call, refs: 1, owned: owned, tokens: map[uint]*token{}}
 	modules.byPath[key] = m
 	return m, nil
 }
@@ -99,6 +108,7 @@ func (m *module) release() {
 		return
 	}
 	delete(modules.byPath, m.key)
+	m.call.close()
 	if m.owned {
 		_ = m.ctx.Finalize()
 	}

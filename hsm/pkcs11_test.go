@@ -711,3 +711,38 @@ func TestPKCS11LoadPublicKey(t *testing.T) {
 		t.Fatalf("LoadPublicKey(PEM file) = %v; want the same key", err)
 	}
 }
+
+// TestPKCS11SignBufferSizes signs into buffers shorter and longer than the
+// signature: a short one must cost a second C_Sign on the still active
+// operation (CKR_BUFFER_TOO_SMALL keeps it), not an error, and must leave
+// the single session able to sign again.
+func TestPKCS11SignBufferSizes(t *testing.T) {
+	tok := softHSM(t)
+	tok.GenerateKey(t, "ec", "EC:prime256v1", "01")
+	tok.GenerateKey(t, "rsa", "rsa:2048", "02")
+	for _, tc := range []struct {
+		key  string
+		want int // the raw signature's length
+	}{
+		{"ec", 64},
+		{"rsa", 256},
+	} {
+		k := open(t, tok.URI(tc.key), WithSessions(1))
+		if k.sigSize != tc.want {
+			t.Fatalf("%s: sigSize = %d; want %d", tc.key, k.sigSize, tc.want)
+		}
+		for _, size := range []int{0, 1, tc.want - 1, tc.want, tc.want + 100} {
+			k.sigSize = size
+			if err := trySignVerify(k, crypto.SHA256, crypto.SHA256); err != nil {
+				t.Errorf("%s with a %d-byte buffer: %v", tc.key, size, err)
+			}
+		}
+		k.sigSize = tc.want
+		if err := trySignVerify(k, crypto.SHA256, crypto.SHA256); err != nil {
+			t.Errorf("%s: the session no longer signs after the short buffers: %v", tc.key, err)
+		}
+		if s := k.Stats(); s.Replaced != 0 {
+			t.Errorf("%s: %d sessions replaced; a short buffer must not break the session", tc.key, s.Replaced)
+		}
+	}
+}

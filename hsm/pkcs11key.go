@@ -32,8 +32,11 @@ type PKCS11Key struct {
 	priv  atomic.Uint64 // pkcs11.ObjectHandle; replaced when the token forgets it
 	pub   crypto.PublicKey
 	isEC  bool
-	certs []*x509.Certificate
-	pool  *sessionPool
+	// sigSize is the raw signature's length: r||s for ECDSA, the
+	// modulus for RSA.
+	sigSize int
+	certs   []*x509.Certificate
+	pool    *sessionPool
 	// getPIN re-reads the PIN for a re-login, when no login of this process
 	// has kept it.
 	getPIN    func() ([]byte, error)
@@ -184,11 +187,7 @@ func (k *PKCS11Key) sign(ctx context.Context, mech *pkcs11.Mechanism, in []byte)
 }
 
 func (k *PKCS11Key) signOnce(sh pkcs11.SessionHandle, key pkcs11.ObjectHandle, mech *pkcs11.Mechanism, in []byte) ([]byte, error) {
-	c := k.tok.mod.ctx
-	if err := c.SignInit(sh, []*pkcs11.Mechanism{mech}, key); err != nil {
-		return nil, err
-	}
-	return c.Sign(sh, in)
+	return k.tok.mod.call.sign(sh, mech, key, in, k.sigSize)
 }
 
 // deviceTrouble lists return values after which the session should be
@@ -433,6 +432,12 @@ func (k *PKCS11Key) find(u *URI) error {
 		k.pub = pub
 	default:
 		return fmt.Errorf("%s has key type %d; signet signs with EC (CKK_EC) and RSA (CKK_RSA) keys", what, kt)
+	}
+	switch pub := k.pub.(type) {
+	case *ecdsa.PublicKey:
+		k.sigSize = 2 * ((pub.Curve.Params().BitSize + 7) / 8)
+	case *rsa.PublicKey:
+		k.sigSize = pub.Size()
 	}
 	certs, err := readCertificates(c, sh, k.label, k.id, k.pub)
 	if err != nil {
