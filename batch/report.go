@@ -1,12 +1,17 @@
 package batch
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,23 +37,44 @@ type Report struct {
 
 	Counts Counts `json:"counts"`
 	// Manifests are in plan order, each with its formats in the order
-	// their outcomes arrived.
+	// their outcomes arrived. A decoded report has them here; a report
+	// being built keeps its outcomes compactly and lists them through
+	// All (and in its JSON), so this stays empty.
 	Manifests []ManifestReport `json:"manifests"`
 	// Failures are the targets that could not be planned.
 	Failures []Failure `json:"failures,omitempty"`
 
 	mu sync.Mutex
-	// index finds a manifest's position in Manifests by its digest's hex
-	// (a string the plan already holds); the rare digest planned in more
-	// than one repository has its other positions in more.
-	index  map[string]int32
-	more   map[reportKey]int
-	failed map[int]bool // positions with a failed format
-	repos  map[reportRepo]string
-	// formats backs each manifest's first FormatReport, one allocation
-	// for the whole plan rather than one per manifest.
-	formats []FormatReport
+	// items are the manifests of a report being built: the plan's own
+	// items (shared, not copied), then any that arrived unplanned. recs
+	// holds each item's first outcome and more the rare later ones (a
+	// second format): a plan of tens of thousands of manifests keeps one
+	// small record per manifest, and the plan's strings, for the run.
+	items []Item
+	recs  []outcomeRec
+	more  map[int32][]outcomeRec
+	// pos finds an item whose outcome does not carry its position (built
+	// on first need).
+	pos     map[reportKey]int32
+	names   []string              // format names; outcomeRec.format-1 indexes them
+	repos   map[reportRepo]string // one Name() per repository, for output
+	planned int                   // items that came from the plan
 }
+
+// outcomeRec is one format's outcome as a report being built keeps it.
+type outcomeRec struct {
+	// text is the error of a failure, or a signature digest that is not
+	// sha256 (which sig cannot hold).
+	text     string
+	sig      [sha256.Size]byte
+	micros   uint32 // duration
+	attempts uint16
+	format   uint16 // index+1 into Report.names; 0: no outcome
+	status   uint8  // index into statuses
+	hasSig   bool
+}
+
+var statuses = [...]string{StatusSigned, StatusPresent, StatusJournal, StatusFailed}
 
 // reportKey identifies a manifest by its repository and digest, as
 // JournalSubject does, without building that string.
@@ -136,20 +162,6 @@ type FormatReport struct {
 	hasSig bool
 }
 
-func (f *FormatReport) setSignature(d v1.Hash) {
-	switch {
-	case d == v1.Hash{}:
-	case d.Algorithm == "sha256" && len(d.Hex) == 2*sha256.Size:
-		if _, err := hex.Decode(f.sig[:], []byte(d.Hex)); err == nil {
-			f.hasSig = true
-			return
-		}
-		f.Signature = d.String()
-	default:
-		f.Signature = d.String()
-	}
-}
-
 // SignatureString returns the signature manifest's digest, or "".
 func (f FormatReport) SignatureString() string {
 	if f.Signature == "" && f.hasSig {
@@ -180,7 +192,8 @@ const MarkdownLimit = 1<<20 - 32<<10
 
 // NewReport returns a report for plan, listing its manifests in plan order
 // and its planning failures. plan may be nil (nothing planned yet); Add
-// then lists manifests as their outcomes arrive.
+// then lists manifests as their outcomes arrive. The report keeps plan's
+// items, which must not change while it is used.
 func NewReport(tool string, plan *Plan) *Report {
 	r := &Report{Tool: tool, StartedAt: time.Now().UTC(), Manifests: []ManifestReport{}}
 	if plan == nil {
@@ -190,58 +203,159 @@ func NewReport(tool string, plan *Plan) *Report {
 	r.Counts.Duplicates = plan.Duplicates
 	r.Counts.PlanFailures = len(plan.Failures)
 	r.Failures = append(r.Failures, plan.Failures...)
-	r.index = make(map[string]int32, len(plan.Items))
-	r.Manifests = make([]ManifestReport, 0, len(plan.Items))
-	r.formats = make([]FormatReport, len(plan.Items))
+	// Clipped, so that an unplanned item appended later never writes
+	// into the plan's array.
+	r.items = slices.Clip(plan.Items)
+	r.recs = make([]outcomeRec, len(plan.Items))
+	r.planned = len(plan.Items)
+	r.Counts.Manifests = len(plan.Items)
 	for _, it := range plan.Items {
-		r.addManifest(it)
+		if it.Index {
+			r.Counts.Indexes++
+		}
 	}
 	return r
 }
 
-func (r *Report) addManifest(it Item) int {
-	if r.index == nil {
-		r.index = make(map[string]int32)
+// find returns the position of o's manifest, adding it when it was not
+// planned. r.mu is held.
+func (r *Report) find(o Outcome) int {
+	if o.Pos >= 0 && o.Pos < r.planned && sameManifest(r.items[o.Pos], o.Item) {
+		return o.Pos
 	}
-	// One copy of each repository's name for all its manifests.
+	k := reportKey{reportRepo{o.Item.Repo.RegistryStr(), o.Item.Repo.RepositoryStr()}, o.Item.Digest}
+	if r.pos == nil {
+		r.pos = make(map[reportKey]int32, len(r.items))
+		for i, it := range r.items {
+			r.pos[reportKey{reportRepo{it.Repo.RegistryStr(), it.Repo.RepositoryStr()}, it.Digest}] = int32(i)
+		}
+	}
+	if i, ok := r.pos[k]; ok {
+		return int(i)
+	}
+	r.items = append(r.items, o.Item)
+	r.recs = append(r.recs, outcomeRec{})
+	r.pos[k] = int32(len(r.items) - 1)
+	r.Counts.Manifests++
+	if o.Item.Index {
+		r.Counts.Indexes++
+	}
+	return len(r.items) - 1
+}
+
+func sameManifest(a, b Item) bool {
+	return a.Digest == b.Digest && a.Repo.RepositoryStr() == b.Repo.RepositoryStr() && a.Repo.RegistryStr() == b.Repo.RegistryStr()
+}
+
+// record makes the compact form of o. r.mu is held.
+func (r *Report) record(o Outcome) outcomeRec {
+	f := slices.Index(r.names, o.Format)
+	if f < 0 {
+		r.names = append(r.names, o.Format)
+		f = len(r.names) - 1
+	}
+	rec := outcomeRec{
+		format:   uint16(min(f+1, math.MaxUint16)),
+		status:   uint8(slices.Index(statuses[:], Status(o))),
+		attempts: uint16(min(max(o.Attempts, 0), math.MaxUint16)),
+		micros:   uint32(min(max(o.Duration.Microseconds(), 0), math.MaxUint32)),
+	}
+	if o.Err != nil {
+		rec.text = o.Err.Error()
+		return rec
+	}
+	switch d := o.Result.Digest; {
+	case d == v1.Hash{}:
+	case d.Algorithm == "sha256" && len(d.Hex) == 2*sha256.Size:
+		if _, err := hex.Decode(rec.sig[:], []byte(d.Hex)); err == nil {
+			rec.hasSig = true
+			break
+		}
+		rec.text = d.String()
+	default:
+		rec.text = d.String()
+	}
+	return rec
+}
+
+// formatReport expands a record. r.mu is held.
+func (r *Report) formatReport(rec outcomeRec) FormatReport {
+	f := FormatReport{
+		Format: r.names[rec.format-1], Status: statuses[rec.status], Attempts: int(rec.attempts),
+		DurationMS: float64(rec.micros) / 1000, sig: rec.sig, hasSig: rec.hasSig,
+	}
+	if f.Status == StatusFailed {
+		f.Error = rec.text
+	} else {
+		f.Signature = rec.text
+	}
+	return f
+}
+
+// manifestAt expands the manifest at position i. r.mu is held.
+func (r *Report) manifestAt(i int) ManifestReport {
+	it := r.items[i]
 	repo := reportRepo{it.Repo.RegistryStr(), it.Repo.RepositoryStr()}
-	repoName, ok := r.repos[repo]
+	name, ok := r.repos[repo]
 	if !ok {
 		if r.repos == nil {
 			r.repos = make(map[reportRepo]string)
 		}
-		repoName = it.Repo.Name()
-		r.repos[repo] = repoName
+		name = it.Repo.Name()
+		r.repos[repo] = name
 	}
-	k := reportKey{repo, it.Digest}
-	i, found := r.index[it.Digest.Hex]
-	if found && r.Manifests[i].Repository == repoName {
-		return int(i)
+	m := ManifestReport{
+		Reference: it.Ref, Repository: name, digest: it.Digest, MediaType: it.MediaType,
+		Platform: it.Platform, Parent: it.Parent, Source: it.Source, Formats: []FormatReport{},
 	}
-	if j, ok := r.more[k]; ok {
-		return j
-	}
-	formats := []FormatReport{}
-	if n := len(r.Manifests); n < len(r.formats) {
-		formats = r.formats[n : n : n+1]
-	}
-	if !found && len(r.Manifests) < math.MaxInt32 {
-		r.index[it.Digest.Hex] = int32(len(r.Manifests))
-	} else {
-		if r.more == nil {
-			r.more = make(map[reportKey]int)
+	if r.recs[i].format != 0 {
+		m.Formats = append(m.Formats, r.formatReport(r.recs[i]))
+		for _, rec := range r.more[int32(i)] {
+			m.Formats = append(m.Formats, r.formatReport(rec))
 		}
-		r.more[k] = len(r.Manifests)
 	}
-	r.Manifests = append(r.Manifests, ManifestReport{
-		Reference: it.Ref, Repository: repoName, digest: it.Digest, MediaType: it.MediaType,
-		Platform: it.Platform, Parent: it.Parent, Source: it.Source, Formats: formats,
-	})
-	r.Counts.Manifests++
-	if it.Index {
-		r.Counts.Indexes++
+	return m
+}
+
+// All lists the report's manifests in plan order: a decoded report's, or
+// those of a report being built, expanded one at a time. Outcomes added
+// during the iteration may or may not be seen.
+func (r *Report) All() iter.Seq[ManifestReport] {
+	return func(yield func(ManifestReport) bool) {
+		for _, m := range r.Manifests {
+			if !yield(m) {
+				return
+			}
+		}
+		for i := 0; ; i++ {
+			r.mu.Lock()
+			if i >= len(r.items) {
+				r.mu.Unlock()
+				return
+			}
+			m := r.manifestAt(i)
+			r.mu.Unlock()
+			if !yield(m) {
+				return
+			}
+		}
 	}
-	return len(r.Manifests) - 1
+}
+
+// all is All for callers holding r.mu.
+func (r *Report) all() iter.Seq2[int, ManifestReport] {
+	return func(yield func(int, ManifestReport) bool) {
+		for i, m := range r.Manifests {
+			if !yield(i, m) {
+				return
+			}
+		}
+		for i := range r.items {
+			if !yield(len(r.Manifests)+i, r.manifestAt(i)) {
+				return
+			}
+		}
+	}
 }
 
 // Status maps an outcome to a FormatReport status: an error is
@@ -265,20 +379,11 @@ func Status(o Outcome) string {
 func (r *Report) Add(o Outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	i := r.addManifest(o.Item)
-	fr := FormatReport{
-		Format: o.Format, Status: Status(o), Attempts: o.Attempts,
-		DurationMS: float64(o.Duration.Microseconds()) / 1000,
-	}
-	fr.setSignature(o.Result.Digest)
-	switch fr.Status {
+	i := r.find(o)
+	rec := r.record(o)
+	switch statuses[rec.status] {
 	case StatusFailed:
-		fr.Error = o.Err.Error()
-		if r.failed == nil {
-			r.failed = make(map[int]bool)
-		}
-		if !r.failed[i] {
-			r.failed[i] = true
+		if !r.failedAt(i) {
 			r.Counts.Failed++
 		}
 	case StatusJournal:
@@ -288,7 +393,29 @@ func (r *Report) Add(o Outcome) {
 	case StatusSigned:
 		r.Counts.Signatures++
 	}
-	r.Manifests[i].Formats = append(r.Manifests[i].Formats, fr)
+	if r.recs[i].format == 0 {
+		r.recs[i] = rec
+		return
+	}
+	if r.more == nil {
+		r.more = make(map[int32][]outcomeRec)
+	}
+	r.more[int32(i)] = append(r.more[int32(i)], rec)
+}
+
+// failedAt reports whether the manifest at i has a failed format. r.mu is
+// held.
+func (r *Report) failedAt(i int) bool {
+	failed := statuses[len(statuses)-1]
+	if r.recs[i].format != 0 && statuses[r.recs[i].status] == failed {
+		return true
+	}
+	for _, rec := range r.more[int32(i)] {
+		if statuses[rec.status] == failed {
+			return true
+		}
+	}
+	return false
 }
 
 // finish brings the derived fields up to date; r.mu is held.
@@ -300,6 +427,11 @@ func (r *Report) finish() {
 	}
 	for _, m := range r.Manifests {
 		if len(m.Formats) == 0 {
+			r.Counts.Unfinished++
+		}
+	}
+	for _, rec := range r.recs {
+		if rec.format == 0 {
 			r.Counts.Unfinished++
 		}
 	}
@@ -318,17 +450,63 @@ func (r *Report) ExitCode() int {
 	return 0
 }
 
-// WriteJSON writes the report as indented JSON.
+// WriteJSON writes the report as indented JSON, one manifest at a time: a
+// report of tens of thousands of manifests is never whole in memory.
 func (r *Report) WriteJSON(w io.Writer) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.finish()
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
+	if err := r.writeJSON(w); err != nil {
 		return fmt.Errorf("writing JSON report: %w", err)
 	}
 	return nil
+}
+
+func (r *Report) writeJSON(w io.Writer) error {
+	// The head is the report itself with no manifests and no failures:
+	// "manifests" is then its last field, null, and the list is written
+	// in its place.
+	manifests, failures := r.Manifests, r.Failures
+	r.Manifests, r.Failures = nil, nil
+	head, err := json.MarshalIndent(r, "", "  ")
+	r.Manifests, r.Failures = manifests, failures
+	if err != nil {
+		return err
+	}
+	const tail = "\"manifests\": null\n}"
+	if !bytes.HasSuffix(head, []byte(tail)) {
+		return errors.New("report head does not end with its manifests")
+	}
+	bw := bufio.NewWriter(w)
+	bw.Write(head[:len(head)-len(tail)])
+	bw.WriteString("\"manifests\": [")
+	n := 0
+	for _, m := range r.all() {
+		b, err := json.MarshalIndent(m, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+		n++
+	}
+	if n > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteByte(']')
+	if len(r.Failures) > 0 {
+		b, err := json.MarshalIndent(r.Failures, "  ", "  ")
+		if err != nil {
+			return err
+		}
+		bw.WriteString(",\n  \"failures\": ")
+		bw.Write(b)
+	}
+	bw.WriteString("\n}\n")
+	return bw.Flush()
 }
 
 // WriteMarkdown writes a summary for $GITHUB_STEP_SUMMARY: the headline
@@ -355,7 +533,7 @@ func (r *Report) WriteMarkdown(w io.Writer, limit int) error {
 		}
 		fails = append(fails, mdRow(ref, "", "plan", mdCell(f.Error, maxCell)))
 	}
-	for _, m := range r.Manifests {
+	for _, m := range r.all() {
 		for _, f := range m.Formats {
 			if f.Status == StatusFailed {
 				fails = append(fails, mdRow(mdCode(manifestRef(m)), mdCell(m.Platform, 100), mdCell(f.Format, 100), mdCell(f.Error, maxCell)))
@@ -368,16 +546,14 @@ func (r *Report) WriteMarkdown(w io.Writer, limit int) error {
 
 	type repoCounts struct{ manifests, signed, present, journal, failed int }
 	repos := map[string]*repoCounts{}
-	for i, m := range r.Manifests {
+	for _, m := range r.all() {
 		c := repos[m.Repository]
 		if c == nil {
 			c = &repoCounts{}
 			repos[m.Repository] = c
 		}
 		c.manifests++
-		if r.failed[i] {
-			c.failed++
-		}
+		failed := false
 		for _, f := range m.Formats {
 			switch f.Status {
 			case StatusSigned:
@@ -386,7 +562,12 @@ func (r *Report) WriteMarkdown(w io.Writer, limit int) error {
 				c.present++
 			case StatusJournal:
 				c.journal++
+			case StatusFailed:
+				failed = true
 			}
+		}
+		if failed {
+			c.failed++
 		}
 	}
 	names := make([]string, 0, len(repos))

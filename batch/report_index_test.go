@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,11 +28,12 @@ func TestReportSameDigestTwoRepositories(t *testing.T) {
 	for i, it := range []Item{items[1], items[0], items[2], items[1]} {
 		r.Add(Outcome{Item: it, Format: "cosign", Attempts: i + 1})
 	}
-	if len(r.Manifests) != 3 {
-		t.Fatalf("Manifests = %d; want 3", len(r.Manifests))
+	all := slices.Collect(r.All())
+	if len(all) != 3 || r.Counts.Manifests != 3 {
+		t.Fatalf("%d manifests listed, %d counted; want 3", len(all), r.Counts.Manifests)
 	}
 	want := map[string][]int{"reg.example/a": {2}, "reg.example/b": {1, 4}, "other.example/a": {3}}
-	for _, m := range r.Manifests {
+	for _, m := range all {
 		var got []int
 		for _, f := range m.Formats {
 			got = append(got, f.Attempts)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -270,5 +271,49 @@ func TestStatus(t *testing.T) {
 		if got := Status(tt.o); got != tt.want {
 			t.Errorf("Status(%+v) = %q; want %q", tt.o, got, tt.want)
 		}
+	}
+}
+
+// TestReportJSONStream: the JSON written manifest by manifest is the JSON
+// encoding/json makes of the same report decoded, byte for byte, for a
+// report with and without manifests and plan failures, and with a
+// signature digest that is not sha256.
+func TestReportJSONStream(t *testing.T) {
+	odd := testItem(t, "ghcr.io/acme/odd", 9, "")
+	withOdd := NewReport("signet", &Plan{Items: []Item{odd}, Targets: 1})
+	withOdd.Add(Outcome{Item: odd, Format: "cosign", Result: signature.Result{Digest: v1.Hash{Algorithm: "sha512", Hex: strings.Repeat("ab", 64)}}})
+	for _, tt := range []struct {
+		name string
+		r    *Report
+	}{
+		{"outcomes of every status", testReport(t)},
+		{"nothing planned", NewReport("signet", nil)},
+		{"planned, nothing done", NewReport("signet", &Plan{Items: []Item{testItem(t, "ghcr.io/acme/app", 1, "")}, Failures: []Failure{{Ref: "x", Error: "y"}}})},
+		{"sha512 signature", withOdd},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var streamed bytes.Buffer
+			if err := tt.r.WriteJSON(&streamed); err != nil {
+				t.Fatal(err)
+			}
+			var decoded Report
+			if err := json.Unmarshal(streamed.Bytes(), &decoded); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, streamed.String())
+			}
+			whole, err := json.MarshalIndent(&decoded, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := streamed.String(), string(whole)+"\n"; got != want {
+				t.Errorf("streamed JSON differs from encoding/json's:\n%s\nwant:\n%s", got, want)
+			}
+			if n := len(slices.Collect(decoded.All())); n != tt.r.Counts.Manifests {
+				t.Errorf("decoded report lists %d manifests; want %d", n, tt.r.Counts.Manifests)
+			}
+		})
+	}
+	var b bytes.Buffer
+	if err := withOdd.WriteJSON(&b); err != nil || !strings.Contains(b.String(), `"signature": "sha512:abab`) {
+		t.Errorf("a sha512 signature digest is lost (%v):\n%s", err, b.String())
 	}
 }

@@ -22,7 +22,10 @@ type Format interface {
 
 // Outcome is what happened to one item in one format.
 type Outcome struct {
-	Item     Item
+	Item Item
+	// Pos is Item's position in the items Run was given; a report finds
+	// the manifest by it without a lookup (and checks that it matches).
+	Pos      int
 	Format   string
 	Result   signature.Result
 	Err      error
@@ -75,7 +78,7 @@ type Runner struct {
 // have no outcome.
 func (r *Runner) Run(ctx context.Context, items []Item) []Outcome {
 	if r.Discard {
-		r.each(ctx, items, func(work context.Context, _ int, it Item) { r.one(work, it) })
+		r.each(ctx, items, func(work context.Context, i int, it Item) { r.one(work, i, it) })
 		return nil
 	}
 	// Nearly every item has one outcome (one format), so each item's first
@@ -88,7 +91,7 @@ func (r *Runner) Run(ctx context.Context, items []Item) []Outcome {
 		more map[int][]Outcome
 	)
 	r.each(ctx, items, func(work context.Context, i int, it Item) {
-		outs := r.one(work, it)
+		outs := r.one(work, i, it)
 		if len(outs) == 0 {
 			return
 		}
@@ -164,19 +167,21 @@ func (r *Runner) each(ctx context.Context, items []Item, fn func(work context.Co
 	_ = g.Wait()
 }
 
-func (r *Runner) one(ctx context.Context, it Item) []Outcome {
+func (r *Runner) one(ctx context.Context, pos int, it Item) []Outcome {
 	formats, err := r.Formats(it)
 	if err != nil {
-		return []Outcome{r.emit(Outcome{Item: it, Format: "-", Err: err})}
+		return []Outcome{r.emit(Outcome{Item: it, Pos: pos, Format: "-", Err: err})}
 	}
 	outs := make([]Outcome, 0, len(formats))
 	for _, f := range formats {
 		if r.Done != nil && r.Done(it, f.Name()) {
-			outs = append(outs, r.emit(Outcome{Item: it, Format: f.Name(), Journal: true,
+			outs = append(outs, r.emit(Outcome{Item: it, Pos: pos, Format: f.Name(), Journal: true,
 				Result: signature.Result{Format: f.Name(), Skipped: true}}))
 			continue
 		}
-		outs = append(outs, r.emit(r.sign(ctx, it, f)))
+		o := r.sign(ctx, it, f)
+		o.Pos = pos
+		outs = append(outs, r.emit(o))
 	}
 	return outs
 }

@@ -58,12 +58,22 @@ func TestRunnerOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var seen atomic.Int64
+			var seen, misplaced atomic.Int64
 			r := &Runner{Workers: 4, Formats: tt.formats, Discard: tt.discard,
-				OnOutcome: func(Outcome) error { seen.Add(1); return nil }}
+				OnOutcome: func(o Outcome) error {
+					seen.Add(1)
+					// Reports find the manifest by Pos.
+					if o.Pos < 0 || o.Pos >= len(items) || items[o.Pos].Digest != o.Item.Digest {
+						misplaced.Add(1)
+					}
+					return nil
+				}}
 			outs := r.Run(context.Background(), items)
 			if len(outs) != tt.want || int(seen.Load()) != tt.seen {
 				t.Fatalf("Run() = %d outcomes, OnOutcome saw %d; want %d and %d", len(outs), seen.Load(), tt.want, tt.seen)
+			}
+			if n := misplaced.Load(); n > 0 {
+				t.Errorf("%d outcomes have a Pos that is not their item's position", n)
 			}
 			// Outcomes come in item order, each item's formats together.
 			last := -1

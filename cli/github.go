@@ -187,7 +187,7 @@ func failureAnnotations(r *batch.Report) []annotation {
 		a.file, a.line = sourceLocation(f.Source)
 		out = append(out, a)
 	}
-	for _, m := range r.Manifests {
+	for m := range r.All() {
 		for _, f := range m.Formats {
 			if f.Status != batch.StatusFailed {
 				continue
@@ -270,7 +270,7 @@ func escapeProperty(s string) string {
 func stepOutputs(r *batch.Report, reportPath string) string {
 	signed := signedRefs(r)
 	failed := len(r.Failures)
-	for _, m := range r.Manifests {
+	for m := range r.All() {
 		if (len(m.Formats) == 0 && !r.DryRun) || manifestFailed(m) {
 			failed++
 		}
@@ -293,7 +293,7 @@ func stepOutputs(r *batch.Report, reportPath string) string {
 // failed format, in plan order.
 func signedRefs(r *batch.Report) []string {
 	out := []string{}
-	for _, m := range r.Manifests {
+	for m := range r.All() {
 		if len(m.Formats) > 0 && !manifestFailed(m) {
 			out = append(out, m.Name())
 		}
