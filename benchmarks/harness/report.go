@@ -191,8 +191,8 @@ func (b *bench) writeResults(w io.Writer) {
 	table("Debian `docker-registry` 2.8 (filesystem), fresh catalog", r.Dist)
 	table(fmt.Sprintf("The same behind a loopback proxy adding %s per request", latency), r.Latency)
 	if x := r.LatencyBase; x != nil && len(r.Latency) > 0 {
-		p("Without the proxy, just before these runs and on a catalog of their size (target 3's baseline): signet batch %s, %d signatures, **%.1f**/s, %.3f ms CPU per signature, registry %.3f ms CPU per signature.\n\n",
-			x.Form, x.Sigs, x.Rate(), ms(x.CPUPerSig()), ms(x.RegCPUPerSig()))
+		p("Without the proxy, on catalogs of their size, each run just before a round of signet's runs with the proxy (target 3's baseline): signet batch %s, %d signatures, **%.1f**/s, %.3f ms CPU per signature, registry %.3f ms CPU per signature. signet's figures with and without the proxy are each the median of %d interleaved runs.\n\n",
+			formWithRetries(*x), x.Sigs, x.Rate(), ms(x.CPUPerSig()), ms(x.RegCPUPerSig()), b.sz.latRounds)
 	}
 
 	if len(r.Counts) > 0 {
@@ -291,8 +291,12 @@ func (b *bench) reproduce() string {
 }
 
 func formWithRetries(r result) string {
-	if r.U.Retries == 0 {
-		return r.Form
+	form := r.Form
+	if r.Spread != "" {
+		form += " (" + r.Spread + ")"
 	}
-	return fmt.Sprintf("%s (%d failed processes retried once)", r.Form, r.U.Retries)
+	if r.U.Retries == 0 {
+		return form
+	}
+	return fmt.Sprintf("%s (%d failed processes retried once)", form, r.U.Retries)
 }

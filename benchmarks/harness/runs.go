@@ -27,6 +27,8 @@ type result struct {
 	RegCPU time.Duration
 	Counts *latencyproxy.Counts
 	Cmd    string // a command that reproduces it, for RESULTS.md
+	// Spread says which runs this one is the median of, when it is.
+	Spread string
 }
 
 // Rate is signatures (or verifications) per second of wall time.

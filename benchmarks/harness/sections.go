@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ type sizes struct {
 	distSignet, distGGCR, distNotation, distCosign int
 	latSignet, latGGCR, latNotation, latCosign     int
 	latWorkers                                     []int
+	latRounds                                      int // signet's latency runs per figure (the median is reported)
 	countImages                                    int
 	verifyCosign, verifyNotation                   int // manifests checked one process at a time
 	hsmSessions                                    []int
@@ -38,6 +40,7 @@ var fullSizes = sizes{
 	distSignet: 500, distGGCR: 500, distNotation: 250, distCosign: 40,
 	latSignet: 500, latGGCR: 500, latNotation: 50, latCosign: 20,
 	latWorkers:   []int{16, 64, 128},
+	latRounds:    3,
 	countImages:  25,
 	verifyCosign: 40, verifyNotation: 100,
 	hsmSessions: []int{1, 4, 16, 64},
@@ -53,6 +56,7 @@ var smokeSizes = sizes{
 	distSignet: 2, distGGCR: 2, distNotation: 1, distCosign: 1,
 	latSignet: 2, latGGCR: 2, latNotation: 1, latCosign: 1,
 	latWorkers:   []int{16},
+	latRounds:    1,
 	countImages:  2,
 	verifyCosign: 2, verifyNotation: 2,
 	hsmSessions: []int{1, 4},
@@ -239,34 +243,45 @@ func withProxy(srv *server, delay time.Duration, fn func(*latencyproxy.Proxy) er
 func (b *bench) latency(ctx context.Context) {
 	label := fmt.Sprintf("distribution +%dms", latency.Milliseconds())
 	// The no-latency figure the latency runs are compared with is measured
-	// right before them, on a catalog of their size: the distribution
-	// section's own run comes minutes earlier, before the peers filled
-	// the disk, and a filesystem registry on a shared machine drifts by
-	// more than the margin being measured.
-	b.fresh(ctx, startDistribution, "signet", b.sz.latSignet, func(srv *server, c catalog) error {
-		r, err := signetBatch(ctx, b.e, srv, c, "distribution, no proxy", signetDist)
-		if err != nil {
-			return err
-		}
-		b.res.LatencyBase = &r
-		var l []result
-		if err := b.record(&l, r, nil); err != nil {
-			return err
-		}
-		return b.check(ctx, c, ".sig", "signet")
-	})
-	for _, w := range b.sz.latWorkers {
+	// beside them, on a catalog of their size: the distribution section's
+	// own run comes minutes earlier, before the peers filled the disk. A
+	// filesystem registry on a shared machine still drifts by more than
+	// the margin being measured (one run to the next has moved by 30%), so
+	// signet's runs are interleaved — the baseline, then each worker
+	// count, round after round — and each figure is the median run.
+	var bases, l []result
+	runs := map[int][]result{}
+	for round := 0; round < b.sz.latRounds; round++ {
 		b.fresh(ctx, startDistribution, "signet", b.sz.latSignet, func(srv *server, c catalog) error {
-			return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
-				opts := signetDist
-				opts.Workers = w
-				r, err := signetBatch(ctx, b.e, srv, c.via(p.Host), label, opts)
-				if err := b.record(&b.res.Latency, r, err); err != nil {
-					return err
-				}
-				return b.check(ctx, c, ".sig", "signet")
-			})
+			r, err := signetBatch(ctx, b.e, srv, c, "distribution, no proxy", signetDist)
+			if err := b.record(&bases, r, err); err != nil {
+				return err
+			}
+			return b.check(ctx, c, ".sig", "signet")
 		})
+		for _, w := range b.sz.latWorkers {
+			b.fresh(ctx, startDistribution, "signet", b.sz.latSignet, func(srv *server, c catalog) error {
+				return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
+					opts := signetDist
+					opts.Workers = w
+					r, err := signetBatch(ctx, b.e, srv, c.via(p.Host), label, opts)
+					if err := b.record(&l, r, err); err != nil {
+						return err
+					}
+					runs[w] = append(runs[w], r)
+					return b.check(ctx, c, ".sig", "signet")
+				})
+			})
+		}
+	}
+	if len(bases) > 0 {
+		m := medianRun(bases)
+		b.res.LatencyBase = &m
+	}
+	for _, w := range b.sz.latWorkers {
+		if len(runs[w]) > 0 {
+			b.res.Latency = append(b.res.Latency, medianRun(runs[w]))
+		}
 	}
 	b.fresh(ctx, startDistribution, "ggcr", b.sz.latGGCR, func(srv *server, c catalog) error {
 		return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
@@ -441,6 +456,18 @@ func rates(l []result) []float64 {
 		xs[i] = x.Rate()
 	}
 	return xs
+}
+
+// medianRun is the run with the median rate (the slower middle one of an
+// even count), annotated with how many runs it stands for and their range.
+func medianRun(l []result) result {
+	s := slices.Clone(l)
+	slices.SortFunc(s, func(a, b result) int { return cmp.Compare(a.Rate(), b.Rate()) })
+	m := s[(len(s)-1)/2]
+	if len(s) > 1 {
+		m.Spread = fmt.Sprintf("median of %d runs: %.1f–%.1f/s", len(s), s[0].Rate(), s[len(s)-1].Rate())
+	}
+	return m
 }
 
 // median of xs, 0 when empty; the mean of the middle two for an even count.
