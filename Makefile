@@ -14,7 +14,7 @@ PKGS         := ./...
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS      := -X github.com/signet-project/signet/cli.version=$(VERSION)
 
-.PHONY: all build demo test test-unit test-nocgo tools lint fuzz bench bench-smoke frontend-image clean
+.PHONY: all build demo test test-race test-unit test-nocgo tools lint fuzz bench bench-smoke frontend-image clean
 
 all: build
 
@@ -33,6 +33,7 @@ tools:
 test: tools
 	$(MAKE) lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(MAKE) test-race
 	$(MAKE) test-nocgo
 	$(MAKE) fuzz
 	$(MAKE) bench-smoke
@@ -40,6 +41,13 @@ test: tools
 # Without a C compiler Go builds with cgo off: signet must still build and
 # sign with file keys (make demo on a machine with Go alone), and explain
 # that pkcs11: keys need a cgo build.
+# The packages where goroutines share state (the worker pool, the report,
+# the HSM session pool, the registry client's caches and locks) once more
+# under the race detector.
+RACE_PKGS := ./batch ./hsm ./registry ./signature/cosign
+test-race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
 test-nocgo:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/signet ./cmd/signet-frontend
 	CGO_ENABLED=0 $(GO) test -count=1 ./hsm/ ./demo/
