@@ -38,9 +38,6 @@ test: tools
 	$(MAKE) fuzz
 	$(MAKE) bench-smoke
 
-# Without a C compiler Go builds with cgo off: signet must still build and
-# sign with file keys (make demo on a machine with Go alone), and explain
-# that pkcs11: keys need a cgo build.
 # The packages where goroutines share state (the worker pool, the report,
 # the HSM session pool, the registry client's caches and locks) once more
 # under the race detector.
@@ -48,6 +45,9 @@ RACE_PKGS := ./batch ./hsm ./registry ./signature/cosign
 test-race:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
+# Without a C compiler Go builds with cgo off: signet must still build and
+# sign with file keys (make demo on a machine with Go alone), and explain
+# that pkcs11: keys need a cgo build.
 test-nocgo:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/signet ./cmd/signet-frontend
 	CGO_ENABLED=0 $(GO) test -count=1 ./hsm/ ./demo/

@@ -55,10 +55,9 @@ type Report struct {
 	more  map[int32][]outcomeRec
 	// pos finds an item whose outcome does not carry its position (built
 	// on first need).
-	pos     map[reportKey]int32
-	names   []string              // format names; outcomeRec.format-1 indexes them
-	repos   map[reportRepo]string // one Name() per repository, for output
-	planned int                   // items that came from the plan
+	pos   map[reportKey]int32
+	names []string              // format names; outcomeRec.format-1 indexes them
+	repos map[reportRepo]string // one Name() per repository, for output
 }
 
 // outcomeRec is one format's outcome as a report being built keeps it.
@@ -207,7 +206,6 @@ func NewReport(tool string, plan *Plan) *Report {
 	// into the plan's array.
 	r.items = slices.Clip(plan.Items)
 	r.recs = make([]outcomeRec, len(plan.Items))
-	r.planned = len(plan.Items)
 	r.Counts.Manifests = len(plan.Items)
 	for _, it := range plan.Items {
 		if it.Index {
@@ -220,14 +218,14 @@ func NewReport(tool string, plan *Plan) *Report {
 // find returns the position of o's manifest, adding it when it was not
 // planned. r.mu is held.
 func (r *Report) find(o Outcome) int {
-	if o.Pos >= 0 && o.Pos < r.planned && sameManifest(r.items[o.Pos], o.Item) {
+	k := keyOf(o.Item)
+	if o.Pos >= 0 && o.Pos < len(r.items) && keyOf(r.items[o.Pos]) == k {
 		return o.Pos
 	}
-	k := reportKey{reportRepo{o.Item.Repo.RegistryStr(), o.Item.Repo.RepositoryStr()}, o.Item.Digest}
 	if r.pos == nil {
 		r.pos = make(map[reportKey]int32, len(r.items))
 		for i, it := range r.items {
-			r.pos[reportKey{reportRepo{it.Repo.RegistryStr(), it.Repo.RepositoryStr()}, it.Digest}] = int32(i)
+			r.pos[keyOf(it)] = int32(i)
 		}
 	}
 	if i, ok := r.pos[k]; ok {
@@ -243,8 +241,8 @@ func (r *Report) find(o Outcome) int {
 	return len(r.items) - 1
 }
 
-func sameManifest(a, b Item) bool {
-	return a.Digest == b.Digest && a.Repo.RepositoryStr() == b.Repo.RepositoryStr() && a.Repo.RegistryStr() == b.Repo.RegistryStr()
+func keyOf(it Item) reportKey {
+	return reportKey{reportRepo{it.Repo.RegistryStr(), it.Repo.RepositoryStr()}, it.Digest}
 }
 
 // record makes the compact form of o. r.mu is held.
@@ -295,7 +293,7 @@ func (r *Report) formatReport(rec outcomeRec) FormatReport {
 // manifestAt expands the manifest at position i. r.mu is held.
 func (r *Report) manifestAt(i int) ManifestReport {
 	it := r.items[i]
-	repo := reportRepo{it.Repo.RegistryStr(), it.Repo.RepositoryStr()}
+	repo := keyOf(it).reportRepo
 	name, ok := r.repos[repo]
 	if !ok {
 		if r.repos == nil {
@@ -322,20 +320,11 @@ func (r *Report) manifestAt(i int) ManifestReport {
 // during the iteration may or may not be seen.
 func (r *Report) All() iter.Seq[ManifestReport] {
 	return func(yield func(ManifestReport) bool) {
-		for _, m := range r.Manifests {
-			if !yield(m) {
-				return
-			}
-		}
 		for i := 0; ; i++ {
 			r.mu.Lock()
-			if i >= len(r.items) {
-				r.mu.Unlock()
-				return
-			}
-			m := r.manifestAt(i)
+			m, ok := r.at(i)
 			r.mu.Unlock()
-			if !yield(m) {
+			if !ok || !yield(m) {
 				return
 			}
 		}
@@ -343,19 +332,26 @@ func (r *Report) All() iter.Seq[ManifestReport] {
 }
 
 // all is All for callers holding r.mu.
-func (r *Report) all() iter.Seq2[int, ManifestReport] {
-	return func(yield func(int, ManifestReport) bool) {
-		for i, m := range r.Manifests {
-			if !yield(i, m) {
-				return
-			}
-		}
-		for i := range r.items {
-			if !yield(len(r.Manifests)+i, r.manifestAt(i)) {
+func (r *Report) all() iter.Seq[ManifestReport] {
+	return func(yield func(ManifestReport) bool) {
+		for i := 0; ; i++ {
+			if m, ok := r.at(i); !ok || !yield(m) {
 				return
 			}
 		}
 	}
+}
+
+// at returns the i-th manifest: decoded ones first, then built ones.
+// r.mu is held.
+func (r *Report) at(i int) (ManifestReport, bool) {
+	if i < len(r.Manifests) {
+		return r.Manifests[i], true
+	}
+	if i -= len(r.Manifests); i < len(r.items) {
+		return r.manifestAt(i), true
+	}
+	return ManifestReport{}, false
 }
 
 // Status maps an outcome to a FormatReport status: an error is
@@ -406,12 +402,11 @@ func (r *Report) Add(o Outcome) {
 // failedAt reports whether the manifest at i has a failed format. r.mu is
 // held.
 func (r *Report) failedAt(i int) bool {
-	failed := statuses[len(statuses)-1]
-	if r.recs[i].format != 0 && statuses[r.recs[i].status] == failed {
+	if r.recs[i].format != 0 && statuses[r.recs[i].status] == StatusFailed {
 		return true
 	}
 	for _, rec := range r.more[int32(i)] {
-		if statuses[rec.status] == failed {
+		if statuses[rec.status] == StatusFailed {
 			return true
 		}
 	}
@@ -481,7 +476,7 @@ func (r *Report) writeJSON(w io.Writer) error {
 	bw.Write(head[:len(head)-len(tail)])
 	bw.WriteString("\"manifests\": [")
 	n := 0
-	for _, m := range r.all() {
+	for m := range r.all() {
 		b, err := json.MarshalIndent(m, "    ", "  ")
 		if err != nil {
 			return err
@@ -533,7 +528,7 @@ func (r *Report) WriteMarkdown(w io.Writer, limit int) error {
 		}
 		fails = append(fails, mdRow(ref, "", "plan", mdCell(f.Error, maxCell)))
 	}
-	for _, m := range r.all() {
+	for m := range r.all() {
 		for _, f := range m.Formats {
 			if f.Status == StatusFailed {
 				fails = append(fails, mdRow(mdCode(manifestRef(m)), mdCell(m.Platform, 100), mdCell(f.Format, 100), mdCell(f.Error, maxCell)))
@@ -546,7 +541,7 @@ func (r *Report) WriteMarkdown(w io.Writer, limit int) error {
 
 	type repoCounts struct{ manifests, signed, present, journal, failed int }
 	repos := map[string]*repoCounts{}
-	for _, m := range r.all() {
+	for m := range r.all() {
 		c := repos[m.Repository]
 		if c == nil {
 			c = &repoCounts{}

@@ -3,9 +3,6 @@ package benchmarks
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -25,22 +22,6 @@ import (
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/cosign"
 )
-
-// memKey is an in-memory P-256 key, for benchmarks about everything but
-// the key.
-type memKey struct{ *ecdsa.PrivateKey }
-
-func (k memKey) SignDigest(_ context.Context, d []byte, o crypto.SignerOpts) ([]byte, error) {
-	return k.Sign(rand.Reader, d, o)
-}
-
-func newMemKey(b *testing.B) memKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return memKey{k}
-}
 
 // digestN is a distinct, made-up manifest digest per n.
 func digestN(n int) v1.Hash {
@@ -76,7 +57,7 @@ func BenchmarkSigManifest(b *testing.B) {
 // BenchmarkSign is the signing step of one cosign signature with an
 // in-memory key: payload, SHA-256, ECDSA P-256, the layer.
 func BenchmarkSign(b *testing.B) {
-	key := newMemKey(b)
+	key := testenv.NewKey(b)
 	d := digestN(1)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -111,7 +92,7 @@ func BenchmarkStoreAppend(b *testing.B) {
 				b.Fatal(err)
 			}
 			store := cosign.NewStore(reg, mode.opts...)
-			f := cosign.NewFormat(store, newMemKey(b), nil, nil)
+			f := cosign.NewFormat(store, testenv.NewKey(b), nil, nil)
 			ctx := context.Background()
 			var n atomic.Int64
 			b.ReportAllocs()
@@ -217,22 +198,30 @@ func BenchmarkSoftHSMSign(b *testing.B) {
 	for _, sessions := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("sessions=%d", sessions), func(b *testing.B) {
 			k := openKey(b, uri, sessions)
-			digest := sha256.Sum256([]byte("payload"))
-			ctx := context.Background()
-			b.SetParallelism(16)
 			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := k.SignDigest(ctx, digest[:], crypto.SHA256); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "signatures/s")
+			signParallel(b, k, 16)
 		})
 	}
+}
+
+// signParallel signs SHA-256 digests with s from parallelism goroutines
+// per GOMAXPROCS until b.N, and reports and returns signatures per second.
+func signParallel(b *testing.B, s signature.Signer, parallelism int) float64 {
+	digest := sha256.Sum256([]byte("payload"))
+	ctx := context.Background()
+	b.SetParallelism(parallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.SignDigest(ctx, digest[:], crypto.SHA256); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "signatures/s")
+	return rate
 }
 
 // netHSM models a network HSM in front of a real signer: a signature
@@ -270,21 +259,7 @@ func BenchmarkNetworkHSM(b *testing.B) {
 	k := openKey(b, softHSMToken(b), 4)
 	for _, sessions := range []int{1, 4, 16, 64} {
 		b.Run(fmt.Sprintf("sessions=%d", sessions), func(b *testing.B) {
-			s := newNetHSM(k, sessions, delay)
-			digest := sha256.Sum256([]byte("payload"))
-			ctx := context.Background()
-			b.SetParallelism(max(1, 2*sessions/testingProcs()))
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := s.SignDigest(ctx, digest[:], crypto.SHA256); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			got := float64(b.N) / b.Elapsed().Seconds()
-			b.ReportMetric(got, "signatures/s")
+			got := signParallel(b, newNetHSM(k, sessions, delay), max(1, 2*sessions/testingProcs()))
 			b.ReportMetric(got/(float64(sessions)/delay.Seconds()), "of-ideal")
 		})
 	}

@@ -86,18 +86,7 @@ func (c *Client) BlobExists(ctx context.Context, repo name.Repository, digest v1
 // BLOB_UPLOAD_UNKNOWN. Such a session is abandoned and the upload starts over
 // with a new POST (as many sessions as WithRetries allows attempts).
 func (c *Client) UploadBlob(ctx context.Context, repo name.Repository, digest v1.Hash, body []byte) error {
-	got, err := digestOf(digest.Algorithm, body)
-	if err != nil {
-		return fmt.Errorf("uploading blob %s to %s: %w", digest, repo, err)
-	}
-	if got != digest {
-		return fmt.Errorf("uploading blob %s to %s: content has digest %s: %w", digest, repo, got, ErrDigestMismatch)
-	}
-	hc, err := c.pushClient(ctx, repo)
-	if err != nil {
-		return err
-	}
-	return c.upload(ctx, hc, repo, digest, body, nil)
+	return c.uploadBlob(ctx, repo, digest, body, nil)
 }
 
 // UploadBlobFrom is UploadBlob offering the registry a cross-repository
@@ -108,6 +97,16 @@ func (c *Client) UploadBlob(ctx context.Context, repo name.Repository, digest v1
 // and body goes into that session, so the cost is then UploadBlob's. A from
 // on another registry is ignored.
 func (c *Client) UploadBlobFrom(ctx context.Context, repo name.Repository, digest v1.Hash, body []byte, from name.Repository) error {
+	var mount url.Values
+	if from.RegistryStr() == repo.RegistryStr() && from.RepositoryStr() != repo.RepositoryStr() {
+		mount = url.Values{"mount": {digest.String()}, "from": {from.RepositoryStr()}}
+	}
+	return c.uploadBlob(ctx, repo, digest, body, mount)
+}
+
+// uploadBlob checks body against digest and uploads it, asking for the
+// mount first when there is one.
+func (c *Client) uploadBlob(ctx context.Context, repo name.Repository, digest v1.Hash, body []byte, mount url.Values) error {
 	got, err := digestOf(digest.Algorithm, body)
 	if err != nil {
 		return fmt.Errorf("uploading blob %s to %s: %w", digest, repo, err)
@@ -118,10 +117,6 @@ func (c *Client) UploadBlobFrom(ctx context.Context, repo name.Repository, diges
 	hc, err := c.pushClient(ctx, repo)
 	if err != nil {
 		return err
-	}
-	var mount url.Values
-	if from.RegistryStr() == repo.RegistryStr() && from.RepositoryStr() != repo.RepositoryStr() {
-		mount = url.Values{"mount": {digest.String()}, "from": {from.RepositoryStr()}}
 	}
 	return c.upload(ctx, hc, repo, digest, body, mount)
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +78,7 @@ func startServer(env *env, kind string, mk func(host string) *exec.Cmd) (*server
 	var lastErr error
 	// A free port may be taken between the probe and the bind.
 	for range 3 {
-		port, err := freePort()
+		port, err := testenv.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -99,42 +96,11 @@ func startServer(env *env, kind string, mk func(host string) *exec.Cmd) (*server
 			return nil, fmt.Errorf("starting %s: %w", kind, err)
 		}
 		go func() { s.cmd.Wait(); close(s.done) }()
-		if lastErr = waitReady(s.Host, s.done); lastErr == nil {
+		if lastErr = testenv.WaitRegistry(s.Host, s.done); lastErr == nil {
 			return s, nil
 		}
 		s.Stop()
 		lastErr = fmt.Errorf("%s on %s: %w\n%s", kind, s.Host, lastErr, indent(s.logTail()))
 	}
 	return nil, lastErr
-}
-
-func waitReady(host string, exited <-chan struct{}) error {
-	c := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-exited:
-			return errors.New("exited before answering")
-		default:
-		}
-		resp, err := c.Get("http://" + host + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET /v2/ answered %s", resp.Status)
-		}
-		last = err
-	}
-	return fmt.Errorf("no answer within 30s: %v", last)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

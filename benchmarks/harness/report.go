@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,7 +100,7 @@ func (b *bench) targets() []target {
 			continue
 		}
 		exp := b.hsmExpected(s)
-		dev := median(rates(runs))/exp - 1
+		dev := medianRun(runs).Rate()/exp - 1
 		add(fmt.Sprintf("5. HSM +10ms, %d sessions: within 15%% of %.0f/s (median of %d runs)", s, exp, len(runs)), "within ±15%", 100*dev, true, dev >= -0.15 && dev <= 0.15, "%+.0f%%")
 	}
 	if len(r.HSM) == 0 {
@@ -212,24 +211,19 @@ func (b *bench) writeResults(w io.Writer) {
 		if len(r.HSMLimits) > 0 {
 			p(" (%.0f/s: the same wrapper with no delay, %s, the median of %d runs)", r.hsmLimit(), r.HSMLimits[0].Form, len(r.HSMLimits))
 		}
-		p(". Each figure is the median of its runs, which were interleaved (the limit, then 1, 4, 16 and 64 sessions, round after round, and the limit once more at the end) so that the shared machine's slow minutes fall on every figure alike; the range is the slowest and fastest run. CPU busy is (signet's CPU + the registry's CPU) ÷ (wall time × %d CPUs): near 100%%, the machine, not the HSM, is the limit.\n\n", runtime.NumCPU())
-		p("| --hsm-sessions | run as | runs × signatures | signatures/s (median) | range | expected | Δ | signet CPU/sig | CPU busy |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		p(". Each figure is the median run of its kind, the runs interleaved (the limit, then 1, 4, 16 and 64 sessions, round after round) so that the shared machine's slow minutes fall on every figure alike. CPU busy is (signet's CPU + the registry's CPU) ÷ (wall time × %d CPUs): near 100%%, the machine, not the HSM, is the limit.\n\n", runtime.NumCPU())
+		p("| --hsm-sessions | run as | signatures | signatures/s | expected | Δ | signet CPU/sig | CPU busy |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
 		row := func(label string, runs []result, exp float64) {
 			if len(runs) == 0 {
 				return
 			}
-			rs := rates(runs)
-			var cpu, busy []float64
-			for _, h := range runs {
-				cpu = append(cpu, ms(h.CPUPerSig()))
-				busy = append(busy, 100*(h.U.CPU()+h.RegCPU).Seconds()/(h.U.Wall.Seconds()*float64(runtime.NumCPU())))
-			}
+			m := medianRun(runs)
+			busy := 100 * (m.U.CPU() + m.RegCPU).Seconds() / (m.U.Wall.Seconds() * float64(runtime.NumCPU()))
 			expCol, dev := "(limit)", ""
 			if exp > 0 {
-				expCol, dev = fmt.Sprintf("%.0f", exp), fmt.Sprintf("%+.0f%%", 100*(median(rs)/exp-1))
+				expCol, dev = fmt.Sprintf("%.0f", exp), fmt.Sprintf("%+.0f%%", 100*(m.Rate()/exp-1))
 			}
-			p("| %s | %s | %d × %d | **%.1f** | %.0f–%.0f | %s | %s | %.3f ms | %.0f%% |\n", label, runs[0].Form, len(runs), runs[0].Sigs,
-				median(rs), slices.Min(rs), slices.Max(rs), expCol, dev, median(cpu), median(busy))
+			p("| %s | %s | %d | **%.1f** | %s | %s | %.3f ms | %.0f%% |\n", label, formWithRetries(m), m.Sigs, m.Rate(), expCol, dev, ms(m.CPUPerSig()), busy)
 		}
 		row("no delay", r.HSMLimits, 0)
 		for _, s := range b.sz.hsmSessions {

@@ -94,7 +94,7 @@ type results struct {
 	HSM                 []hsmResult
 	LatencyBase         *result // signet without the proxy, just before the latency runs
 	// HSMLimits are the no-delay runs, one before each round of session
-	// runs and one after the last: the limit is their median.
+	// runs: the limit is their median.
 	HSMLimits []result
 	RSS       []rssResult
 	Profile   *profileResult
@@ -149,13 +149,16 @@ func (b *bench) check(ctx context.Context, c catalog, suffix, who string) error 
 	return nil
 }
 
+// record logs r and appends it to list, if any; an error passes through.
 func (b *bench) record(list *[]result, r result, err error) error {
 	if err != nil {
 		return err
 	}
 	b.logf("%-26s %-22s %8.1f/s  %6d sigs in %7s  cpu %6.3f ms/sig  rss %5.1f MB  registry cpu %6.3f ms/sig",
 		r.Tool, r.Registry, r.Rate(), r.Sigs, r.U.Wall.Round(time.Millisecond), ms(r.CPUPerSig()), mb(r.U.MaxRSS), ms(r.RegCPUPerSig()))
-	*list = append(*list, r)
+	if list != nil {
+		*list = append(*list, r)
+	}
 	return nil
 }
 
@@ -169,11 +172,9 @@ func (b *bench) signAll(ctx context.Context, start func(*env) (*server, error), 
 	signet := func() {
 		b.fresh(ctx, start, "signet", nSignet, func(srv *server, c catalog) error {
 			r, err := signetBatch(ctx, b.e, srv, c, label, opts)
-			var l []result
-			if err := b.record(&l, r, err); err != nil {
+			if err := b.record(&runs, r, err); err != nil {
 				return err
 			}
-			runs = append(runs, r)
 			if err := b.check(ctx, c, ".sig", "signet"); err != nil {
 				return err
 			}
@@ -272,8 +273,8 @@ func (b *bench) latency(ctx context.Context) {
 	// the margin being measured (one run to the next has moved by 30%), so
 	// signet's runs are interleaved — the baseline, then each worker
 	// count, round after round — and each figure is the median run.
-	var bases, l []result
-	runs := map[int][]result{}
+	var bases []result
+	runs := make([][]result, len(b.sz.latWorkers)) // by worker count
 	for round := 0; round < b.sz.latRounds; round++ {
 		b.fresh(ctx, startDistribution, "signet", b.sz.latSignet, func(srv *server, c catalog) error {
 			r, err := signetBatch(ctx, b.e, srv, c, "distribution, no proxy", signetDist)
@@ -282,16 +283,15 @@ func (b *bench) latency(ctx context.Context) {
 			}
 			return b.check(ctx, c, ".sig", "signet")
 		})
-		for _, w := range b.sz.latWorkers {
+		for i, w := range b.sz.latWorkers {
 			b.fresh(ctx, startDistribution, "signet", b.sz.latSignet, func(srv *server, c catalog) error {
 				return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
 					opts := signetDist
 					opts.Workers = w
 					r, err := signetBatch(ctx, b.e, srv, c.via(p.Host), label, opts)
-					if err := b.record(&l, r, err); err != nil {
+					if err := b.record(&runs[i], r, err); err != nil {
 						return err
 					}
-					runs[w] = append(runs[w], r)
 					return b.check(ctx, c, ".sig", "signet")
 				})
 			})
@@ -301,37 +301,32 @@ func (b *bench) latency(ctx context.Context) {
 		m := medianRun(bases)
 		b.res.LatencyBase = &m
 	}
-	for _, w := range b.sz.latWorkers {
-		if len(runs[w]) > 0 {
-			b.res.Latency = append(b.res.Latency, medianRun(runs[w]))
+	for _, l := range runs {
+		if len(l) > 0 {
+			b.res.Latency = append(b.res.Latency, medianRun(l))
 		}
 	}
-	b.fresh(ctx, startDistribution, "ggcr", b.sz.latGGCR, func(srv *server, c catalog) error {
-		return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
-			r, err := ggcrWriter(ctx, b.e, srv, c.via(p.Host), label, ggcrLatGoroutines)
-			if err := b.record(&b.res.Latency, r, err); err != nil {
-				return err
-			}
-			return b.check(ctx, c, ".sig", "the ggcr writer")
+	// Each peer once, behind the proxy; suffix is what its signatures'
+	// tags end with ("" for notation's referrers).
+	peer := func(prefix string, n int, suffix, who string, sign func(*server, catalog) (result, error)) {
+		b.fresh(ctx, startDistribution, prefix, n, func(srv *server, c catalog) error {
+			return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
+				r, err := sign(srv, c.via(p.Host))
+				if err := b.record(&b.res.Latency, r, err); err != nil {
+					return err
+				}
+				return b.check(ctx, c, suffix, who)
+			})
 		})
+	}
+	peer("ggcr", b.sz.latGGCR, ".sig", "the ggcr writer", func(srv *server, c catalog) (result, error) {
+		return ggcrWriter(ctx, b.e, srv, c, label, ggcrLatGoroutines)
 	})
-	b.fresh(ctx, startDistribution, "notation", b.sz.latNotation, func(srv *server, c catalog) error {
-		return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
-			r, err := notationSign(ctx, b.e, srv, c.via(p.Host), label)
-			if err := b.record(&b.res.Latency, r, err); err != nil {
-				return err
-			}
-			return b.check(ctx, c, "", "notation")
-		})
+	peer("notation", b.sz.latNotation, "", "notation", func(srv *server, c catalog) (result, error) {
+		return notationSign(ctx, b.e, srv, c, label)
 	})
-	b.fresh(ctx, startDistribution, "cosign", b.sz.latCosign, func(srv *server, c catalog) error {
-		return withProxy(srv, latency, func(p *latencyproxy.Proxy) error {
-			r, err := cosignSign(ctx, b.e, srv, c.via(p.Host), label)
-			if err := b.record(&b.res.Latency, r, err); err != nil {
-				return err
-			}
-			return b.check(ctx, c, ".sig", "cosign")
-		})
+	peer("cosign", b.sz.latCosign, ".sig", "cosign", func(srv *server, c catalog) (result, error) {
+		return cosignSign(ctx, b.e, srv, c, label)
 	})
 }
 
@@ -394,9 +389,8 @@ func (b *bench) counts(ctx context.Context) {
 // One run on this shared machine moves by ±15% on its own (the no-delay
 // limit has moved by 40% between two runs a minute apart), so every figure
 // is the median of hsmRounds runs, and the rounds are interleaved — the
-// limit, then each session count, round after round, and the limit once
-// more at the end — so that a slow minute on the host lands on every
-// figure alike instead of on one.
+// limit, then each session count, round after round — so that a slow
+// minute on the host lands on every figure alike instead of on one.
 func (b *bench) hsm(ctx context.Context) {
 	shim, err := buildSlowHSM(ctx, b.e)
 	if err != nil {
@@ -414,12 +408,7 @@ func (b *bench) hsm(ctx context.Context) {
 	measureLimit := func() {
 		b.fresh(ctx, startCrane, "hsm-limit", limitImages, func(srv *server, c catalog) error {
 			r, err := signetBatch(ctx, b.e, srv, c, "crane, no HSM delay", limitOpts)
-			if err != nil {
-				return err
-			}
-			b.res.HSMLimits = append(b.res.HSMLimits, r)
-			var l []result
-			return b.record(&l, r, nil)
+			return b.record(&b.res.HSMLimits, r, err)
 		})
 	}
 	// Catalogs are sized for hsmSeconds at the expected rate, capped by
@@ -440,8 +429,7 @@ func (b *bench) hsm(ctx context.Context) {
 			Env: []string{"SLOWHSM_MODULE=" + b.e.module, fmt.Sprintf("SLOWHSM_DELAY_US=%d", hsmDelay.Microseconds())}}
 		b.fresh(ctx, startCrane, fmt.Sprintf("hsm-%d", s), images, func(srv *server, c catalog) error {
 			r, err := signetBatch(ctx, b.e, srv, c, fmt.Sprintf("crane, HSM +%dms", hsmDelay.Milliseconds()), opts)
-			var l []result
-			if err := b.record(&l, r, err); err != nil {
+			if err := b.record(nil, r, err); err != nil {
 				return err
 			}
 			b.res.HSM = append(b.res.HSM, hsmResult{Sessions: s, result: r})
@@ -454,12 +442,14 @@ func (b *bench) hsm(ctx context.Context) {
 			runSessions(s)
 		}
 	}
-	measureLimit()
 }
 
 // hsmLimit is the median rate of the no-delay runs, 0 without one.
 func (r *results) hsmLimit() float64 {
-	return median(rates(r.HSMLimits))
+	if len(r.HSMLimits) == 0 {
+		return 0
+	}
+	return medianRun(r.HSMLimits).Rate()
 }
 
 // hsmRuns are the runs with s sessions.
@@ -473,14 +463,6 @@ func (r *results) hsmRuns(s int) []result {
 	return l
 }
 
-func rates(l []result) []float64 {
-	xs := make([]float64, len(l))
-	for i, x := range l {
-		xs[i] = x.Rate()
-	}
-	return xs
-}
-
 // medianRun is the run with the median rate (the slower middle one of an
 // even count), annotated with how many runs it stands for and their range.
 func medianRun(l []result) result {
@@ -491,20 +473,6 @@ func medianRun(l []result) result {
 		m.Spread = fmt.Sprintf("median of %d runs: %.1f–%.1f/s", len(s), s[0].Rate(), s[len(s)-1].Rate())
 	}
 	return m
-}
-
-// median of xs, 0 when empty; the mean of the middle two for an even count.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
 }
 
 func slices_max(xs []int) int {
@@ -535,8 +503,7 @@ func (b *bench) rss(ctx context.Context) {
 	for _, n := range b.sz.rss {
 		b.fresh(ctx, startCrane, "rss", n, func(srv *server, c catalog) error {
 			r, err := signetBatch(ctx, b.e, srv, c, "crane (in memory)", signetFast)
-			var l []result
-			if err := b.record(&l, r, err); err != nil {
+			if err := b.record(nil, r, err); err != nil {
 				return err
 			}
 			b.res.RSS = append(b.res.RSS, rssResult{Images: n, result: r})
@@ -559,8 +526,7 @@ func (b *bench) profile(ctx context.Context) {
 		opts := signetFast
 		opts.Args = []string{"--cpuprofile", cpu, "--memprofile", mem}
 		r, err := signetBatch(ctx, b.e, srv, c, "crane (in memory), profiled", opts)
-		var l []result
-		if err := b.record(&l, r, err); err != nil {
+		if err := b.record(nil, r, err); err != nil {
 			return err
 		}
 		p := &profileResult{result: r}

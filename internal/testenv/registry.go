@@ -111,7 +111,7 @@ func DockerRegistry(t testing.TB) *Registry {
 			c.Wait()
 			close(done)
 		}(cmd, exited)
-		if err := waitReady(r.Host, exited); err != nil {
+		if err := WaitRegistry(r.Host, exited); err != nil {
 			cmd.Process.Kill()
 			<-exited
 			return fmt.Errorf("%w; docker-registry said: %s", err, strings.TrimSpace(output.String()))
@@ -127,7 +127,7 @@ func DockerRegistry(t testing.TB) *Registry {
 	var err error
 	for try := 0; try < 3; try++ {
 		var port int
-		if port, err = freePort(); err != nil {
+		if port, err = FreePort(); err != nil {
 			t.Fatalf("finding a free port for docker-registry: %v", err)
 		}
 		r.Host = fmt.Sprintf("127.0.0.1:%d", port)
@@ -215,9 +215,10 @@ func serveHandler(t testing.TB, h http.Handler) *Registry {
 	return r
 }
 
-// waitReady polls GET /v2/ until it answers 200, the process exits, or
-// startTimeout passes.
-func waitReady(host string, exited <-chan struct{}) error {
+// WaitRegistry polls GET /v2/ on host until it answers 200, the registry
+// process exits (exited closes), or startTimeout passes. The benchmark
+// harness starts its registries with it too.
+func WaitRegistry(host string, exited <-chan struct{}) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(startTimeout)
 	var last error
@@ -241,7 +242,9 @@ func waitReady(host string, exited <-chan struct{}) error {
 	return fmt.Errorf("no answer on %s within %s: %v", host, startTimeout, last)
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// registry process that takes its address from a configuration file.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -37,7 +37,7 @@ func cosignEnv(t *testing.T) []string {
 	return append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "COSIGN_PASSWORD=", "SIGSTORE_NO_CACHE=true")
 }
 
-func writePub(t *testing.T, k memKey) string {
+func writePub(t *testing.T, k testenv.Key) string {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(k.Public())
 	if err != nil {
@@ -52,7 +52,7 @@ func writePub(t *testing.T, k memKey) string {
 
 // signIndex signs an index and every child the way signet sign does, with
 // the index's tag as identity for all of them.
-func signIndex(t *testing.T, reg *registry.Client, key memKey, tagRef string, children map[string]string) []signature.Subject {
+func signIndex(t *testing.T, reg *registry.Client, key testenv.Key, tagRef string, children map[string]string) []signature.Subject {
 	t.Helper()
 	ctx := context.Background()
 	idx := subject(t, reg, tagRef)
@@ -78,10 +78,10 @@ func TestCosignVerifiesSignet(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, children := testenv.SeedImage(t, tr.Host, "interop/app", "v1", []string{"linux/amd64", "linux/arm64", "linux/arm/v7"})
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	subjects := signIndex(t, reg, key, tr.Host+"/interop/app:v1", children)
 	pub := writePub(t, key)
-	wrong := writePub(t, newKey(t))
+	wrong := writePub(t, testenv.NewKey(t))
 	for _, bin := range []string{testenv.Tool(t, "cosign-v2"), testenv.Tool(t, "cosign-v3")} {
 		t.Run(filepath.Base(bin), func(t *testing.T) {
 			for _, s := range subjects {
@@ -136,7 +136,7 @@ func TestSignetVerifiesCosign(t *testing.T) {
 			if _, err := cosign.NewVerifier(store, signature.KeyTrust{Key: cosignPub}).Verify(ctx, s); err != nil {
 				t.Fatalf("signet verify of cosign's signature: %v", err)
 			}
-			key := newKey(t)
+			key := testenv.NewKey(t)
 			if r, err := cosign.NewFormat(store, key, nil, nil).Sign(ctx, s); err != nil || r.Skipped {
 				t.Fatalf("signet append = %+v, %v", r, err)
 			}
@@ -199,7 +199,7 @@ func TestPodmanVerifiesSignet(t *testing.T) {
 	}
 	_, children := testenv.SeedImage(t, tr.Host, "podman/app", "v1", []string{"linux/amd64", "linux/arm64"})
 	testenv.SeedImage(t, tr.Host, "podman/app", "unsigned", []string{"linux/amd64", "linux/arm64"})
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	signIndex(t, reg, key, tr.Host+"/podman/app:v1", children)
 	pub := writePub(t, key)
 
@@ -242,7 +242,7 @@ func TestPodmanDocsPolicy(t *testing.T) {
 	}
 	idx, children := testenv.SeedImage(t, tr.Host, "prod/app", "1.0", []string{"linux/amd64", "linux/arm64"})
 	testenv.SeedImage(t, tr.Host, "prod/unsigned", "1.0", []string{"linux/amd64"})
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	signIndex(t, reg, key, tr.Host+"/prod/app:1.0", children)
 	pub := writePub(t, key)
 

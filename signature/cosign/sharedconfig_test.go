@@ -47,7 +47,7 @@ func TestSharedConfigUploads(t *testing.T) {
 			}
 			_, children := testenv.SeedImage(t, tr.Host, "shared/uploads", "v1", []string{"linux/amd64", "linux/arm64", "linux/arm/v7"})
 			store := cosign.NewStore(reg, cosign.WithSharedConfig(), cosign.WithTagListing())
-			key := newKey(t)
+			key := testenv.NewKey(t)
 			ct.Reset()
 			subjects := signIndexWith(t, reg, store, key, tr.Host+"/shared/uploads:v1", children)
 			// subject() resolves with one HEAD per subject; the rest is
@@ -66,14 +66,14 @@ func TestSharedConfigUploads(t *testing.T) {
 				}
 			}
 			// A second key appends: the exact config, naming both layers.
-			if _, err := cosign.NewFormat(store, newKey(t), nil, nil).Sign(ctx, subjects[0]); err != nil {
+			if _, err := cosign.NewFormat(store, testenv.NewKey(t), nil, nil).Sign(ctx, subjects[0]); err != nil {
 				t.Fatal(err)
 			}
 			cfg, layers := sigConfig(t, reg, subjects[0])
 			if layers != 2 || cfg.Digest == first.Digest {
 				t.Errorf("after an append: config %s with %d layers; want an own config with 2", cfg.Digest, layers)
 			}
-			for _, k := range []memKey{key} {
+			for _, k := range []testenv.Key{key} {
 				if _, err := cosign.NewVerifier(store, signature.KeyTrust{Key: k.Public()}).Verify(ctx, subjects[0]); err != nil {
 					t.Errorf("Verify after append: %v", err)
 				}
@@ -83,7 +83,7 @@ func TestSharedConfigUploads(t *testing.T) {
 }
 
 // signIndexWith is signIndex with a given store.
-func signIndexWith(t *testing.T, reg *registry.Client, store *cosign.Store, key memKey, tagRef string, children map[string]string) []signature.Subject {
+func signIndexWith(t *testing.T, reg *registry.Client, store *cosign.Store, key testenv.Key, tagRef string, children map[string]string) []signature.Subject {
 	t.Helper()
 	ctx := context.Background()
 	idx := subject(t, reg, tagRef)
@@ -116,7 +116,7 @@ func TestSharedConfigInterop(t *testing.T) {
 	}
 	platforms := []string{"linux/amd64", "linux/arm64", "linux/arm/v7"}
 	_, children := testenv.SeedImage(t, tr.Host, "shared/app", "v1", platforms)
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	store := cosign.NewStore(reg, cosign.WithSharedConfig(), cosign.WithTagListing())
 	subjects := signIndexWith(t, reg, store, key, tr.Host+"/shared/app:v1", children)
 	pub := writePub(t, key)
@@ -217,7 +217,7 @@ func TestSharedConfigMounted(t *testing.T) {
 		subjects = append(subjects, subject(t, reg, tr.Host+"/"+repo+":v1"))
 	}
 	store := cosign.NewStore(reg, cosign.WithSharedConfig(), cosign.WithTagListing())
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	f := cosign.NewFormat(store, key, nil, nil)
 	ct.Reset()
 	for _, s := range subjects {

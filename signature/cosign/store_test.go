@@ -2,10 +2,6 @@ package cosign_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"strings"
 	"testing"
 
@@ -17,22 +13,6 @@ import (
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/cosign"
 )
-
-// memKey is an in-memory key; the hsm package's tests cover tokens, and
-// these tests are about the format on a real registry.
-type memKey struct{ *ecdsa.PrivateKey }
-
-func (k memKey) SignDigest(_ context.Context, d []byte, o crypto.SignerOpts) ([]byte, error) {
-	return k.Sign(rand.Reader, d, o)
-}
-
-func newKey(t *testing.T) memKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return memKey{k}
-}
 
 func registries(t *testing.T) map[string]*testenv.Registry {
 	return map[string]*testenv.Registry{
@@ -65,7 +45,7 @@ func TestStoreSignVerify(t *testing.T) {
 			testenv.SeedImage(t, tr.Host, "app", "v1", []string{"linux/amd64", "linux/arm64"})
 			other := testenv.SeedSingle(t, tr.Host, "app", "v2")
 			s := subject(t, reg, tr.Host+"/app:v1")
-			key, foreign := newKey(t), newKey(t)
+			key, foreign := testenv.NewKey(t), testenv.NewKey(t)
 			store := cosign.NewStore(reg)
 
 			// A foreign signer's signature first: signet must keep it.
@@ -90,7 +70,7 @@ func TestStoreSignVerify(t *testing.T) {
 				t.Fatalf("Fetch() = %+v, %v; want 2 layers (foreign + ours)", att, err)
 			}
 
-			for _, k := range []memKey{key, foreign} {
+			for _, k := range []testenv.Key{key, foreign} {
 				p, err := cosign.NewVerifier(store, signature.KeyTrust{Key: k.Public()}).Verify(ctx, s)
 				if err != nil {
 					t.Fatalf("Verify() = %v", err)
@@ -100,7 +80,7 @@ func TestStoreSignVerify(t *testing.T) {
 				}
 			}
 
-			third := newKey(t)
+			third := testenv.NewKey(t)
 			_, err = cosign.NewVerifier(store, signature.KeyTrust{Key: third.Public()}).Verify(ctx, s)
 			if got := signature.ReasonOf(err); got != signature.ReasonUntrustedKey {
 				t.Errorf("Verify(other key) = %v (reason %q); want %q", err, got, signature.ReasonUntrustedKey)
@@ -142,7 +122,7 @@ func TestTamperedPayload(t *testing.T) {
 	}
 	testenv.SeedSingle(t, tr.Host, "app", "v1")
 	s := subject(t, reg, tr.Host+"/app:v1")
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	store := cosign.NewStore(reg)
 	if _, err := cosign.NewFormat(store, key, nil, nil).Sign(ctx, s); err != nil {
 		t.Fatal(err)
@@ -188,7 +168,7 @@ func TestAppendSerialised(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			_, err := cosign.NewFormat(store, newKey(t), nil, nil).Sign(ctx, s)
+			_, err := cosign.NewFormat(store, testenv.NewKey(t), nil, nil).Sign(ctx, s)
 			errs <- err
 		}()
 	}

@@ -25,7 +25,7 @@ func TestVerifyReadsOnlyTheManifest(t *testing.T) {
 	}
 	testenv.SeedSingle(t, tr.Host, "app", "v1")
 	s := subject(t, reg, tr.Host+"/app:v1")
-	key := newKey(t)
+	key := testenv.NewKey(t)
 	store := cosign.NewStore(reg)
 	if _, err := cosign.NewFormat(store, key, nil, nil).Sign(ctx, s); err != nil {
 		t.Fatal(err)
