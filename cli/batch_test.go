@@ -213,6 +213,9 @@ func TestBatchCatalog(t *testing.T) {
 	if n := journalLines(journal); n != want {
 		t.Errorf("journal has %d records; want %d", n, want)
 	}
+	if pool := sessionPoolLog(errOut); pool.Sessions != 4 || pool.Signatures != want || !strings.HasPrefix(pool.Key, "pkcs11:token=") {
+		t.Errorf("session pool log = %+v; want the key's pool of 4 sessions with %d signatures:\n%s", pool, want, tail(errOut, 10))
+	}
 	exactlyOnce(t, reg.Host, imgs)
 
 	// Every manifest verifies with signet; a sample with the real cosign.
@@ -743,4 +746,18 @@ images:
 	if code != 2 || lines(out, "verified") != 1 {
 		t.Errorf("recursive: false entry: exit %d; want only the index signed:\n%s", code, out)
 	}
+}
+
+// sessionPoolLog finds the "HSM session pool" line among JSON log lines.
+func sessionPoolLog(stderr string) (pool struct {
+	Key                  string
+	Sessions, Signatures int
+	Waited               int64
+}) {
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, `"msg":"HSM session pool"`) {
+			_ = json.Unmarshal([]byte(line), &pool)
+		}
+	}
+	return pool
 }

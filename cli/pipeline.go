@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -248,6 +249,7 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	runner.Run(ctx, plan.Items)
 	progress.Finish()
 	report.FinishedAt = time.Now().UTC()
+	logSessionUse(g.log, keys)
 
 	for _, fl := range plan.Failures {
 		fmt.Fprintf(g.stdout, "FAILED   %s (%s): %s\n", fl.Ref, fl.Source, fl.Error)
@@ -419,6 +421,22 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc
+}
+
+// logSessionUse tells, for each PKCS#11 key, how many signatures found
+// every session busy and waited: the figure to read when choosing
+// --hsm-sessions. Many waits while the CPU has room call for more sessions;
+// none mean some could be given back to the HSM.
+func logSessionUse(log *slog.Logger, keys map[string]hsm.Key) {
+	for _, k := range keys {
+		pooled, ok := k.(interface{ Stats() hsm.PoolStats })
+		if !ok {
+			continue
+		}
+		st := pooled.Stats()
+		log.Info("HSM session pool", "key", k, "sessions", st.Sessions, "signatures", st.Signatures,
+			"waited", st.Waits, "replaced", st.Replaced, "relogins", st.Relogins)
+	}
 }
 
 // widenForHSM gives the Go scheduler more Ps than cores when a PKCS#11 key

@@ -29,6 +29,9 @@ type result struct {
 	Cmd    string // a command that reproduces it, for RESULTS.md
 	// Spread says which runs this one is the median of, when it is.
 	Spread string
+	// Waited is how many signatures found every HSM session busy
+	// (signet's "HSM session pool" log line; -1 without one).
+	Waited int64
 }
 
 // Rate is signatures (or verifications) per second of wall time.
@@ -71,6 +74,8 @@ func measure(srv *server, fn func() (result, error)) (result, error) {
 	}
 	return r, err
 }
+
+var poolRE = regexp.MustCompile(`"msg":"HSM session pool".*"waited":(\d+)`)
 
 var summaryRE = regexp.MustCompile(`(\d+) manifests \((\d+) indexes\): (\d+) signatures written, (\d+) already present, (\d+) from journal, (\d+) failed`)
 
@@ -123,6 +128,10 @@ func signetBatch(ctx context.Context, e *env, srv *server, c catalog, regLabel s
 		written, _ := strconv.Atoi(m[3])
 		failed, _ := strconv.Atoi(m[6])
 		r.Sigs = written
+		r.Waited = -1
+		if p := poolRE.FindStringSubmatch(out); p != nil {
+			r.Waited, _ = strconv.ParseInt(p[1], 10, 64)
+		}
 		if manifests != c.Manifests() || written != c.Manifests() || failed != 0 {
 			return r, fmt.Errorf("signet batch: %s; want %d manifests, all signed", m[0], c.Manifests())
 		}
