@@ -36,3 +36,14 @@ type Key interface {
 	// last key closes.
 	Close() error
 }
+
+// PoolStats are a PKCS#11 key's session-pool counters since Open.
+type PoolStats struct {
+	Sessions   int   // sessions in the pool (fixed at Open)
+	InUse      int   // sessions signing right now
+	Waits      int64 // signatures that found no free session and waited
+	Replaced   int64 // sessions closed and reopened after a session or device error
+	Relogins   int64 // logins made again after the token logged the process out
+	Refinds    int64 // key lookups after CKR_KEY_HANDLE_INVALID / CKR_OBJECT_HANDLE_INVALID
+	Signatures int64 // signatures made
+}

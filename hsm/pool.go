@@ -10,17 +10,6 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// PoolStats are a PKCS#11 key's session-pool counters since Open.
-type PoolStats struct {
-	Sessions   int   // sessions in the pool (fixed at Open)
-	InUse      int   // sessions signing right now
-	Waits      int64 // signatures that found no free session and waited
-	Replaced   int64 // sessions closed and reopened after a session or device error
-	Relogins   int64 // logins made again after the token logged the process out
-	Refinds    int64 // key lookups after CKR_KEY_HANDLE_INVALID / CKR_OBJECT_HANDLE_INVALID
-	Signatures int64 // signatures made
-}
-
 // sessionPool is a fixed set of sessions handed out through a channel. The
 // sessions are opened once, at Open: SoftHSM 2.6.1 crashes when sessions are
 // opened and closed under load (SoftHSMv2#688), and network HSMs dislike
