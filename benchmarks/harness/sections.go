@@ -381,6 +381,10 @@ func (b *bench) counts(ctx context.Context) {
 	}
 }
 
+// hsmProfileDir, when set (-hsm-profiles), gets a CPU profile of every run
+// of the hsm section.
+var hsmProfileDir string
+
 // hsm: a network HSM modelled by the slow wrapper (every signature holds
 // its session for 10 ms), --hsm-sessions 1, 4, 16, 64; throughput should
 // follow sessions ÷ latency until the registry's limit, measured with the
@@ -391,10 +395,6 @@ func (b *bench) counts(ctx context.Context) {
 // is the median of hsmRounds runs, and the rounds are interleaved — the
 // limit, then each session count, round after round — so that a slow
 // minute on the host lands on every figure alike instead of on one.
-// hsmProfileDir, when set (-hsm-profiles), gets a CPU profile of every run
-// of the hsm section.
-var hsmProfileDir string
-
 func (b *bench) hsm(ctx context.Context) {
 	shim, err := buildSlowHSM(ctx, b.e)
 	if err != nil {
