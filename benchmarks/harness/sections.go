@@ -408,38 +408,28 @@ func (b *bench) hsm(ctx context.Context) {
 	// (above this machine's limit): the same planning, warm-up and tail
 	// in each, so that the delay is all that differs between them.
 	cappedImages := max(1, int(4000*b.sz.hsmSeconds/4))
-	if b.smoke {
-		cappedImages = 2
-	}
 	run := func(round, s int) {
-		delay := hsmDelay
-		if s == 0 {
-			delay = 0
-		}
+		delay, sessions := hsmDelay, s
+		label, name := fmt.Sprintf("crane, HSM +%dms", hsmDelay.Milliseconds()), fmt.Sprintf("hsm-%d", s)
 		expect := float64(s) / hsmDelay.Seconds()
 		images := max(2, int(expect*b.sz.hsmSeconds/4))
-		if l, ok := b.res.hsmRound(0, 0); s == 0 || ok && expect >= l.Rate() {
+		if l, ok := b.res.hsmRound(0, 0); ok && expect >= l.Rate() {
 			images = cappedImages
+		}
+		if s == 0 { // the limit: no delay, the most sessions of any run
+			delay, sessions, images = 0, maxSessions, cappedImages
+			label, name = "crane, no HSM delay", "hsm-limit"
 		}
 		if b.smoke {
 			images = 2
 		}
 		// Enough workers to keep every session busy while the others'
 		// signatures are in flight to the registry: a worker spends about
-		// as long on HTTP as on the HSM here. The limit runs with the
-		// most sessions and workers of any run.
-		sessions := s
-		if s == 0 {
-			sessions = maxSessions
-		}
+		// as long on HTTP as on the HSM here.
 		opts := signetOpts{Workers: max(8, 4*sessions), Sessions: sessions, KeyURI: uri,
 			Env: []string{"SLOWHSM_MODULE=" + b.e.module, fmt.Sprintf("SLOWHSM_DELAY_US=%d", delay.Microseconds())}}
 		if hsmProfileDir != "" {
 			opts.Args = []string{"--cpuprofile", filepath.Join(hsmProfileDir, fmt.Sprintf("hsm-%d-r%d.prof", s, round))}
-		}
-		label, name := fmt.Sprintf("crane, HSM +%dms", delay.Milliseconds()), fmt.Sprintf("hsm-%d", s)
-		if s == 0 {
-			label, name = "crane, no HSM delay", "hsm-limit"
 		}
 		b.fresh(ctx, startCrane, name, images, func(srv *server, c catalog) error {
 			r, err := signetBatch(ctx, b.e, srv, c, label, opts)

@@ -7,9 +7,18 @@ import (
 )
 
 func TestHSMDeviation(t *testing.T) {
-	// run is a run that made rate signatures per second in one second.
-	run := func(s, round int, rate float64) hsmResult {
-		return hsmResult{Sessions: s, Round: round, result: result{Sigs: int(rate), U: usage{Wall: time.Second}}}
+	// rounds makes, for each round, a no-delay run at limits[i] and a run
+	// with s sessions at rates[i] signatures/s; a limit of 0 leaves that
+	// round's limit run out.
+	rounds := func(s int, limits, rates []float64) []hsmResult {
+		var l []hsmResult
+		for i := range rates {
+			if limits[i] > 0 {
+				l = append(l, hsmResult{Round: i, result: result{Sigs: int(limits[i]), U: usage{Wall: time.Second}}})
+			}
+			l = append(l, hsmResult{Sessions: s, Round: i, result: result{Sigs: int(rates[i]), U: usage{Wall: time.Second}}})
+		}
+		return l
 	}
 	tests := []struct {
 		name     string
@@ -19,39 +28,27 @@ func TestHSMDeviation(t *testing.T) {
 		rounds   int // per-round ratios expected (0: not capped)
 	}{
 		{
+			// Round 1 is slow for both runs: against its own limit it
+			// is -10%; against the median limit (3000) its 1800/s would
+			// be -40%, and the ratio of medians -20%.
 			name:     "capped: median of the per-round ratios, not of the rates",
 			sessions: 64,
-			// Round 1 is slow for both runs: compared with its own
-			// limit it is -10%; against the median limit (3000) its
-			// 1800/s would be -40%.
-			runs: []hsmResult{
-				run(0, 0, 4000), run(64, 0, 3600),
-				run(0, 1, 2000), run(64, 1, 1800),
-				run(0, 2, 3000), run(64, 2, 2400),
-			},
-			want:   -0.10,
-			rounds: 3,
+			runs:     rounds(64, []float64{4000, 2000, 3000}, []float64{3600, 1800, 2400}),
+			want:     -0.10,
+			rounds:   3,
 		},
 		{
 			name:     "capped: a round without its limit run is left out",
 			sessions: 64,
-			runs: []hsmResult{
-				run(0, 0, 4000), run(64, 0, 3000),
-				run(64, 1, 100),
-				run(0, 2, 4000), run(64, 2, 3200),
-			},
-			want:   -0.25, // the slower middle one of -25% and -20%
-			rounds: 2,
+			runs:     rounds(64, []float64{4000, 0, 4000}, []float64{3000, 100, 3200}),
+			want:     -0.25, // the slower middle one of -25% and -20%
+			rounds:   2,
 		},
 		{
 			name:     "below the limit: median rate against sessions ÷ delay",
 			sessions: 4,
-			runs: []hsmResult{
-				run(0, 0, 4000), run(4, 0, 380),
-				run(0, 1, 4000), run(4, 1, 360),
-				run(0, 2, 4000), run(4, 2, 390),
-			},
-			want: -0.05,
+			runs:     rounds(4, []float64{4000, 4000, 4000}, []float64{380, 360, 390}),
+			want:     -0.05,
 		},
 	}
 	for _, tt := range tests {
