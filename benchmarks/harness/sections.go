@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +48,7 @@ var fullSizes = sizes{
 	verifyCosign: 40, verifyNotation: 100,
 	hsmSessions: []int{1, 4, 16, 64},
 	hsmSeconds:  6,
-	hsmRounds:   5,
+	hsmRounds:   9,
 	rss:         []int{500, 2000, 10000},
 	profile:     2000,
 }
@@ -80,8 +81,12 @@ const (
 	ggcrGoroutines    = 16
 	ggcrLatGoroutines = 64
 	latency           = 25 * time.Millisecond
-	hsmDelay          = 10 * time.Millisecond
 )
+
+// hsmDelay is how long the slow HSM holds a session per signature
+// (-hsm-delay; 0 calibrates the hsm section: every run is then a run of
+// the limit, and Δ shows how far two such runs of one round fall apart).
+var hsmDelay = 10 * time.Millisecond
 
 // results is everything measured.
 type results struct {
@@ -392,9 +397,9 @@ var hsmProfileDir string
 //
 // One run on this shared machine moves by ±15% on its own (the no-delay
 // limit has moved by 40% between two runs a minute apart), so every figure
-// is the median of hsmRounds runs, and the rounds are interleaved — the
-// limit, then each session count, round after round — so that a slow
-// minute on the host lands on every figure alike instead of on one.
+// is the median of hsmRounds runs, and the rounds are interleaved (see
+// hsmOrder) so that a slow minute on the host lands on every figure alike
+// instead of on one.
 func (b *bench) hsm(ctx context.Context) {
 	shim, err := buildSlowHSM(ctx, b.e)
 	if err != nil {
@@ -411,10 +416,11 @@ func (b *bench) hsm(ctx context.Context) {
 	run := func(round, s int) {
 		delay, sessions := hsmDelay, s
 		label, name := fmt.Sprintf("crane, HSM +%dms", hsmDelay.Milliseconds()), fmt.Sprintf("hsm-%d", s)
-		expect := float64(s) / hsmDelay.Seconds()
-		images := max(2, int(expect*b.sz.hsmSeconds/4))
-		if l, ok := b.res.hsmRound(0, 0); ok && expect >= l.Rate() {
-			images = cappedImages
+		images := cappedImages
+		if ideal := hsmIdeal(s); !math.IsInf(ideal, 1) {
+			if l, ok := b.res.hsmRound(0, 0); !ok || ideal < l.Rate() {
+				images = max(2, int(ideal*b.sz.hsmSeconds/4))
+			}
 		}
 		if s == 0 { // the limit: no delay, the most sessions of any run
 			delay, sessions, images = 0, maxSessions, cappedImages
@@ -441,11 +447,35 @@ func (b *bench) hsm(ctx context.Context) {
 		})
 	}
 	for round := 0; round < b.sz.hsmRounds; round++ {
-		run(round, 0)
-		for _, s := range b.sz.hsmSessions {
+		for _, s := range hsmOrder(round, b.sz.hsmSessions) {
 			run(round, s)
 		}
 	}
+}
+
+// hsmOrder is the order of a round's runs, 0 standing for the limit. The
+// limit opens round 0 (the runs it caps are sized by it) and from then on
+// sits next to the run it is compared with, the most sessions: before it
+// in even rounds, after it in odd ones, so that what one run leaves
+// behind on the machine (a registry's memory going back, the load other
+// tenants bring in the meantime) does not always fall on the same one of
+// the pair.
+func hsmOrder(round int, sessions []int) []int {
+	asc := slices.Sorted(slices.Values(sessions))
+	if round%2 == 1 {
+		return append(asc, 0)
+	}
+	slices.Reverse(asc)
+	return append([]int{0}, asc...)
+}
+
+// hsmIdeal is what s sessions sign per second when only the delay limits
+// them.
+func hsmIdeal(s int) float64 {
+	if hsmDelay <= 0 {
+		return math.Inf(1)
+	}
+	return float64(s) / hsmDelay.Seconds()
 }
 
 // hsmLimit is the median rate of the no-delay runs, 0 without one.
@@ -486,7 +516,7 @@ func (r *results) hsmRound(round, s int) (result, bool) {
 func (b *bench) hsmDeviation(s int) (dev float64, perRound []float64) {
 	r := b.res
 	exp := b.hsmExpected(s)
-	if exp < float64(s)/hsmDelay.Seconds() {
+	if exp < hsmIdeal(s) {
 		for round := 0; round < b.sz.hsmRounds; round++ {
 			run, ok1 := r.hsmRound(round, s)
 			lim, ok2 := r.hsmRound(round, 0)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -62,5 +63,26 @@ func TestHSMDeviation(t *testing.T) {
 				t.Errorf("per-round ratios = %v, want %d of them", perRound, tt.rounds)
 			}
 		})
+	}
+}
+
+func TestHSMOrder(t *testing.T) {
+	sessions := []int{16, 1, 64, 4}
+	tests := []struct {
+		round int
+		want  []int
+	}{
+		{0, []int{0, 64, 16, 4, 1}}, // the limit first: it sizes the capped runs
+		{1, []int{1, 4, 16, 64, 0}},
+		{2, []int{0, 64, 16, 4, 1}},
+		{7, []int{1, 4, 16, 64, 0}},
+	}
+	for _, tt := range tests {
+		if got := hsmOrder(tt.round, sessions); !slices.Equal(got, tt.want) {
+			t.Errorf("hsmOrder(%d) = %v, want %v", tt.round, got, tt.want)
+		}
+	}
+	if !slices.Equal(sessions, []int{16, 1, 64, 4}) {
+		t.Errorf("hsmOrder changed its argument: %v", sessions)
 	}
 }
