@@ -87,8 +87,9 @@ const (
 )
 
 // hsmDelay is how long the slow HSM holds a session per signature
-// (-hsm-delay; 0 calibrates the hsm section: every run is then a run of
-// the limit, and Δ shows how far two such runs of one round fall apart).
+// (-hsm-delay; 0 calibrates the hsm section: the run with the most
+// sessions then repeats the limit's own, and its Δ shows how far two runs
+// of the same thing in one round fall apart).
 var hsmDelay = 10 * time.Millisecond
 
 // results is everything measured.
