@@ -13,6 +13,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -220,6 +221,9 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 		total += len(f.formatsOf(it)) + len(f.attestOf(it))
 	}
 	progress.Start(total)
+	// Outcomes arrive from every worker at once, and stdout may be any
+	// writer (a buffer when signet is embedded): one line at a time.
+	var printMu sync.Mutex
 	runner := &batch.Runner{
 		Workers: f.workers,
 		Retries: f.retries,
@@ -241,7 +245,9 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 			report.Add(o)
 			progress.Add(o)
 			if f.perManifest {
+				printMu.Lock()
 				printOutcome(g.stdout, o)
+				printMu.Unlock()
 			}
 			return jerr
 		},

@@ -172,3 +172,23 @@ func writeTo(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSignPrintsEveryOutcome signs many manifests with many workers and
+// counts one line per manifest: outcomes come from all workers at once
+// and the CLI's stdout here is a plain buffer. make test runs it under
+// the race detector too.
+func TestSignPrintsEveryOutcome(t *testing.T) {
+	reg := testenv.MemRegistry(t, false)
+	imgs := seedMany(t, reg.Host, "lines", 4, 16)
+	t.Setenv("SIGNET_KEY_PASSWORD", "pw")
+	keyPath := filepath.Join(t.TempDir(), "signet.key")
+	mustSignet(t, "keys", "generate", "--key-file", keyPath)
+	args := []string{"sign", "--key", keyPath, "--workers", "16"}
+	for _, s := range imgs {
+		args = append(args, reg.Host+"/"+s.repo+":"+s.tag)
+	}
+	out := mustSignet(t, args...)
+	if got, want := lines(out, "signed "), manifestsOf(imgs); got != want {
+		t.Errorf("%d \"signed\" lines; want one per manifest (%d):\n%s", got, want, out)
+	}
+}
