@@ -101,7 +101,7 @@ type results struct {
 	Verify              []result
 	Counts              []result
 	// HSM are the slow-HSM runs; those with Sessions 0 are the no-delay
-	// runs that measure the limit, one at the start of each round.
+	// runs that measure the limit, one in each round.
 	HSM         []hsmResult
 	LatencyBase *result // signet without the proxy, just before the latency runs
 	RSS         []rssResult
@@ -439,7 +439,7 @@ func (b *bench) hsm(ctx context.Context) {
 	cappedImages := max(1, int(4000*b.sz.hsmSeconds/4))
 	run := func(round, s int) {
 		delay, sessions := hsmDelay, s
-		label, name := fmt.Sprintf("crane, HSM +%dms", hsmDelay.Milliseconds()), fmt.Sprintf("hsm-%d", s)
+		label, name := fmt.Sprintf("crane, HSM +%s", hsmDelay), fmt.Sprintf("hsm-%d", s)
 		images := cappedImages
 		if ideal := hsmIdeal(s); !math.IsInf(ideal, 1) {
 			if l, ok := b.res.hsmRound(0, 0); !ok || ideal < l.Rate() {
