@@ -276,6 +276,17 @@ func (b *bench) writeResults(w io.Writer) {
 
 	if pr := r.Profile; pr != nil {
 		p("## Profile of the batch path\n\n`signet batch --cpuprofile cpu.prof --memprofile mem.prof` (hidden flags) over %d manifests on crane (%.0f signatures/s, %.3f ms CPU per signature), summarised with `go tool pprof -top`.\n\n", pr.Sigs, pr.Rate(), ms(pr.CPUPerSig()))
+		var total time.Duration
+		for _, a := range pr.Areas {
+			total += a.Time
+		}
+		if total > 0 {
+			p("Where the CPU goes: every sampled stack charged to one area by the first frame, from the leaf up, that names one (`go tool pprof -traces`; an allocation counts where it is made, a GC assist as collection, a wake-up the HTTP client causes as the scheduler's). The profile covers the whole process, planning included.\n\n| area | CPU | share | per signature |\n|---|---:|---:|---:|\n")
+			for _, a := range pr.Areas {
+				p("| %s | %.2fs | %.0f%% | %.0f µs |\n", a.Name, a.Time.Seconds(), 100*a.Time.Seconds()/total.Seconds(), float64(a.Time.Microseconds())/float64(pr.Sigs))
+			}
+			p("\n")
+		}
 		p("CPU:\n\n```\n%s\n```\n\nAllocated bytes (alloc_space):\n\n```\n%s\n```\n\nIn use at exit (inuse_space):\n\n```\n%s\n```\n\n", pr.CPUTop, pr.AllocTop, pr.InuseTop)
 	}
 

@@ -609,6 +609,7 @@ func (b *bench) rss(ctx context.Context) {
 type profileResult struct {
 	result
 	CPUTop, AllocTop, InuseTop string
+	Areas                      []cpuArea
 }
 
 // profile: CPU and heap profiles of one batch run on the in-memory
@@ -634,6 +635,15 @@ func (b *bench) profile(ctx context.Context) {
 			return trimPprof(string(out)), nil
 		}
 		if p.CPUTop, err = top(b.e.signet, cpu); err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-traces", b.e.signet, cpu)
+		cmd.Dir = b.e.root
+		traces, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("go tool pprof -traces: %w", err)
+		}
+		if p.Areas, err = cpuSplit(string(traces)); err != nil {
 			return err
 		}
 		if p.AllocTop, err = top("-sample_index=alloc_space", b.e.signet, mem); err != nil {
