@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -247,10 +248,43 @@ func (b *bench) writeResults(w io.Writer) {
 		for _, s := range b.sz.hsmSessions {
 			row(strconv.Itoa(s), s)
 		}
+		most := slices_max(b.sz.hsmSessions)
+		total := func(s int) (sigs int, cpu time.Duration) {
+			for _, x := range r.hsmRuns(s) {
+				sigs, cpu = sigs+x.Sigs, cpu+x.U.CPU()
+			}
+			return sigs, cpu
+		}
+		n0, cpu0 := total(0)
+		nN, cpuN := total(most)
+		if a0, aN := r.HSMAreas[0], r.HSMAreas[most]; len(a0) > 0 && len(aN) > 0 && n0 > 0 && nN > 0 {
+			per := func(l []cpuArea, sigs int) map[string]float64 {
+				m := map[string]float64{}
+				for _, a := range l {
+					m[a.Name] += float64(a.Time.Microseconds()) / float64(sigs)
+					m[""] += float64(a.Time.Microseconds()) / float64(sigs)
+				}
+				return m
+			}
+			m0, mN := per(a0, n0), per(aN, nN)
+			p("\nWhere the CPU goes (`-hsm-profiles`: every run's CPU profile, merged by kind and split into areas as in the profile section), µs per signature:\n\n| area | no delay | --hsm-sessions %d, +%s | difference |\n|---|---:|---:|---:|\n", most, hsmDelay)
+			names := []string{}
+			for _, a := range slices.Concat(aN, a0) {
+				if !slices.Contains(names, a.Name) {
+					names = append(names, a.Name)
+				}
+			}
+			for _, name := range names {
+				p("| %s | %.0f | %.0f | %+.0f |\n", name, m0[name], mN[name], mN[name]-m0[name])
+			}
+			p("| all the profiles saw | %.0f | %.0f | %+.0f |\n", m0[""], mN[""], mN[""]-m0[""])
+			c0, cN := float64(cpu0.Microseconds())/float64(n0), float64(cpuN.Microseconds())/float64(nN)
+			p("| signet's CPU by rusage | %.0f | %.0f | %+.0f |\n", c0, cN, cN-c0)
+		}
 		if hsmDelay == 0 {
 			p("\nCalibration (-hsm-delay 0): nothing is delayed, so the run with the most sessions repeats the limit's own (the same sessions, workers and catalog size); its Δ is how far two runs of the very same thing in one round fall apart on this machine: the noise within the target's margin.\n")
 		} else {
-			p("\nWith the delay every signature is a C call that blocks its thread for %s, which costs CPU the no-delay run does not pay: the thread sleeps and wakes (on a full machine its wake-up preempts whatever runs), the Go runtime hands the thread's processor to another thread and takes one back, and SoftHSM signs with cold caches after the sleep. CPU profiles of both kinds of run at 64 sessions (`-hsm-profiles DIR`, split into areas as in the profile section below) put most of the difference they see in the C call (SoftHSM signing with cold caches after the sleep) and less in the runtime's scheduler; rusage counts about twice what the profiles see of it, the rest most likely the kernel's side of each sleep and wake-up. Where the registry and signet together keep the %d CPUs busy, that extra CPU, not the sessions, sets the rate: more sessions do not raise it.\n", hsmDelay, runtime.NumCPU())
+			p("\nWith the delay every signature is a C call that blocks its thread for %s, which costs CPU the no-delay run does not pay: the thread sleeps and wakes (on a full machine its wake-up preempts whatever runs), the Go runtime hands the thread's processor to another thread and takes one back, and SoftHSM signs with cold caches after the sleep. CPU profiles of both kinds of run (`-hsm-profiles DIR` adds their split by area to this section) put the largest part of the difference they see in the C call (SoftHSM signing with cold caches after the sleep), the rest in the HTTP client and the runtime's scheduler; rusage counts 20–40 µs per signature more than the profiles see, most likely the kernel's side of each sleep and wake-up. Where the registry and signet together keep the %d CPUs busy, that extra CPU, not the sessions, sets the rate: more sessions do not raise it.\n", hsmDelay, runtime.NumCPU())
 		}
 		p("\n")
 	}

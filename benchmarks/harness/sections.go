@@ -103,7 +103,8 @@ type results struct {
 	// HSM are the slow-HSM runs; those with Sessions 0 are the no-delay
 	// runs that measure the limit, one in each round.
 	HSM         []hsmResult
-	LatencyBase *result // signet without the proxy, just before the latency runs
+	HSMAreas    map[int][]cpuArea // with -hsm-profiles: the CPU split of all runs with that many sessions (0: no delay)
+	LatencyBase *result           // signet without the proxy, just before the latency runs
 	RSS         []rssResult
 	Profile     *profileResult
 	Failures    []string
@@ -475,6 +476,34 @@ func (b *bench) hsm(ctx context.Context) {
 			run(round, s)
 		}
 	}
+	if hsmProfileDir != "" && !b.smoke {
+		b.res.HSMAreas = map[int][]cpuArea{}
+		for _, s := range []int{0, maxSessions} {
+			a, err := b.splitProfiles(ctx, filepath.Join(hsmProfileDir, fmt.Sprintf("hsm-%d-r*.prof", s)))
+			if err != nil {
+				b.fail("splitting the hsm section's CPU profiles", err)
+				return
+			}
+			b.res.HSMAreas[s] = a
+		}
+	}
+}
+
+// splitProfiles is the CPU split (see cpuSplit) of the CPU profiles of
+// signet's runs matching glob, merged. A directory reused with -hsm-profiles
+// keeps the profiles of an earlier run's extra rounds; they are merged too.
+func (b *bench) splitProfiles(ctx context.Context, glob string) ([]cpuArea, error) {
+	files, err := filepath.Glob(glob)
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no profiles match %s (%v)", glob, err)
+	}
+	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof", "-traces", b.e.signet}, files...)...)
+	cmd.Dir = b.e.root
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go tool pprof -traces: %w", err)
+	}
+	return cpuSplit(string(out))
 }
 
 // hsmOrder is the order of a round's runs, 0 standing for the limit. The
@@ -637,13 +666,7 @@ func (b *bench) profile(ctx context.Context) {
 		if p.CPUTop, err = top(b.e.signet, cpu); err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-traces", b.e.signet, cpu)
-		cmd.Dir = b.e.root
-		traces, err := cmd.Output()
-		if err != nil {
-			return fmt.Errorf("go tool pprof -traces: %w", err)
-		}
-		if p.Areas, err = cpuSplit(string(traces)); err != nil {
+		if p.Areas, err = b.splitProfiles(ctx, cpu); err != nil {
 			return err
 		}
 		if p.AllocTop, err = top("-sample_index=alloc_space", b.e.signet, mem); err != nil {
