@@ -115,6 +115,25 @@ func cpuSplit(traces string) ([]cpuArea, error) {
 	return out, nil
 }
 
+// areaNames are the names of every area, other last.
+func areaNames() []string {
+	names := make([]string, 0, len(areas)+1)
+	for _, a := range areas {
+		names = append(names, a.name)
+	}
+	return append(names, otherArea)
+}
+
+// perSignature is each area's CPU in µs per signature, and their sum.
+func perSignature(l []cpuArea, sigs int) (map[string]float64, float64) {
+	m, sum := map[string]float64{}, 0.0
+	for _, a := range l {
+		us := float64(a.Time.Microseconds()) / float64(sigs)
+		m[a.Name], sum = us, sum+us
+	}
+	return m, sum
+}
+
 // areaOf is the area of one stack, leaf first.
 func areaOf(frames []string) string {
 	for _, f := range frames {

@@ -98,3 +98,13 @@ func TestCPUSplitErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPerSignature(t *testing.T) {
+	m, sum := perSignature([]cpuArea{{"a", 30 * time.Millisecond}, {"b", 10 * time.Millisecond}}, 100)
+	if m["a"] != 300 || m["b"] != 100 || sum != 400 {
+		t.Fatalf("perSignature = %v, %v; want a 300 µs, b 100 µs, sum 400 µs", m, sum)
+	}
+	if got := areaNames(); len(got) != len(areas)+1 || got[len(got)-1] != otherArea {
+		t.Fatalf("areaNames = %v; want every area, other last", got)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -249,35 +248,19 @@ func (b *bench) writeResults(w io.Writer) {
 			row(strconv.Itoa(s), s)
 		}
 		most := slices_max(b.sz.hsmSessions)
-		total := func(s int) (sigs int, cpu time.Duration) {
-			for _, x := range r.hsmRuns(s) {
-				sigs, cpu = sigs+x.Sigs, cpu+x.U.CPU()
-			}
-			return sigs, cpu
-		}
-		n0, cpu0 := total(0)
-		nN, cpuN := total(most)
-		if a0, aN := r.HSMAreas[0], r.HSMAreas[most]; len(a0) > 0 && len(aN) > 0 && n0 > 0 && nN > 0 {
-			per := func(l []cpuArea, sigs int) map[string]float64 {
-				m := map[string]float64{}
-				for _, a := range l {
-					m[a.Name] += float64(a.Time.Microseconds()) / float64(sigs)
-					m[""] += float64(a.Time.Microseconds()) / float64(sigs)
-				}
-				return m
-			}
-			m0, mN := per(a0, n0), per(aN, nN)
+		if a0, aN := r.HSMAreas[0], r.HSMAreas[most]; len(a0) > 0 && len(aN) > 0 {
+			n0, cpu0 := r.hsmTotals(0)
+			nN, cpuN := r.hsmTotals(most)
+			n0, nN = max(n0, 1), max(nN, 1) // profiles of runs that all failed: no division by zero
+			m0, sum0 := perSignature(a0, n0)
+			mN, sumN := perSignature(aN, nN)
 			p("\nWhere the CPU goes (`-hsm-profiles`: every run's CPU profile, merged by kind and split into areas as in the profile section), µs per signature:\n\n| area | no delay | --hsm-sessions %d, +%s | difference |\n|---|---:|---:|---:|\n", most, hsmDelay)
-			names := []string{}
-			for _, a := range slices.Concat(aN, a0) {
-				if !slices.Contains(names, a.Name) {
-					names = append(names, a.Name)
+			for _, name := range areaNames() {
+				if m0[name] > 0 || mN[name] > 0 {
+					p("| %s | %.0f | %.0f | %+.0f |\n", name, m0[name], mN[name], mN[name]-m0[name])
 				}
 			}
-			for _, name := range names {
-				p("| %s | %.0f | %.0f | %+.0f |\n", name, m0[name], mN[name], mN[name]-m0[name])
-			}
-			p("| all the profiles saw | %.0f | %.0f | %+.0f |\n", m0[""], mN[""], mN[""]-m0[""])
+			p("| all the profiles saw | %.0f | %.0f | %+.0f |\n", sum0, sumN, sumN-sum0)
 			c0, cN := float64(cpu0.Microseconds())/float64(n0), float64(cpuN.Microseconds())/float64(nN)
 			p("| signet's CPU by rusage | %.0f | %.0f | %+.0f |\n", c0, cN, cN-c0)
 		}
@@ -310,14 +293,10 @@ func (b *bench) writeResults(w io.Writer) {
 
 	if pr := r.Profile; pr != nil {
 		p("## Profile of the batch path\n\n`signet batch --cpuprofile cpu.prof --memprofile mem.prof` (hidden flags) over %d manifests on crane (%.0f signatures/s, %.3f ms CPU per signature), summarised with `go tool pprof -top`.\n\n", pr.Sigs, pr.Rate(), ms(pr.CPUPerSig()))
-		var total time.Duration
-		for _, a := range pr.Areas {
-			total += a.Time
-		}
-		if total > 0 {
+		if m, sum := perSignature(pr.Areas, max(pr.Sigs, 1)); sum > 0 {
 			p("Where the CPU goes: every sampled stack charged to one area by the first frame, from the leaf up, that names one (`go tool pprof -traces`; an allocation counts where it is made, a GC assist as collection, a wake-up the HTTP client causes as the scheduler's). The profile covers the whole process, planning included.\n\n| area | CPU | share | per signature |\n|---|---:|---:|---:|\n")
 			for _, a := range pr.Areas {
-				p("| %s | %.2fs | %.0f%% | %.0f µs |\n", a.Name, a.Time.Seconds(), 100*a.Time.Seconds()/total.Seconds(), float64(a.Time.Microseconds())/float64(pr.Sigs))
+				p("| %s | %.2fs | %.0f%% | %.0f µs |\n", a.Name, a.Time.Seconds(), 100*m[a.Name]/sum, m[a.Name])
 			}
 			p("\n")
 		}

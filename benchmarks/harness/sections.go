@@ -497,13 +497,22 @@ func (b *bench) splitProfiles(ctx context.Context, glob string) ([]cpuArea, erro
 	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("no profiles match %s (%v)", glob, err)
 	}
-	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof", "-traces", b.e.signet}, files...)...)
+	out, err := b.pprof(ctx, append([]string{"-traces", b.e.signet}, files...)...)
+	if err != nil {
+		return nil, err
+	}
+	return cpuSplit(out)
+}
+
+// pprof runs `go tool pprof` with args and returns what it prints.
+func (b *bench) pprof(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof"}, args...)...)
 	cmd.Dir = b.e.root
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go tool pprof -traces: %w", err)
+		return "", fmt.Errorf("go tool pprof %s: %w", strings.Join(args, " "), err)
 	}
-	return cpuSplit(string(out))
+	return string(out), nil
 }
 
 // hsmOrder is the order of a round's runs, 0 standing for the limit. The
@@ -537,6 +546,15 @@ func (r *results) hsmLimit() float64 {
 		return medianRun(l).Rate()
 	}
 	return 0
+}
+
+// hsmTotals are the signatures and signet's CPU of all runs with s
+// sessions (0: the no-delay runs).
+func (r *results) hsmTotals(s int) (sigs int, cpu time.Duration) {
+	for _, x := range r.hsmRuns(s) {
+		sigs, cpu = sigs+x.Sigs, cpu+x.U.CPU()
+	}
+	return sigs, cpu
 }
 
 // hsmRuns are the runs with s sessions (0: the no-delay runs).
@@ -655,13 +673,8 @@ func (b *bench) profile(ctx context.Context) {
 		}
 		p := &profileResult{result: r}
 		top := func(args ...string) (string, error) {
-			cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof", "-top", "-nodecount=25"}, args...)...)
-			cmd.Dir = b.e.root
-			out, err := cmd.Output()
-			if err != nil {
-				return "", fmt.Errorf("go tool pprof %s: %w", strings.Join(args, " "), err)
-			}
-			return trimPprof(string(out)), nil
+			out, err := b.pprof(ctx, append([]string{"-top", "-nodecount=25"}, args...)...)
+			return trimPprof(out), err
 		}
 		if p.CPUTop, err = top(b.e.signet, cpu); err != nil {
 			return err
