@@ -278,7 +278,10 @@ func textCatalog(t *testing.T, host string, imgs []seeded) string {
 }
 
 // TestBatchRegistryRestart kills the registry mid-batch, restarts it, and
-// reruns with the same journal: every manifest ends signed exactly once.
+// reruns with the same journal: every manifest ends signed exactly once. The
+// restart removes what the kill left half-written in the registry's store
+// (testenv.RepairCrashedStorage); without that, an empty tag link fails its
+// image in every rerun with the registry's 500, as docs/scale-out.md says.
 func TestBatchRegistryRestart(t *testing.T) {
 	reg := testenv.DockerRegistry(t)
 	tok := testenv.SoftHSM(t)

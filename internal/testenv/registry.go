@@ -3,9 +3,12 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -51,8 +54,9 @@ type Registry struct {
 func (r *Registry) URL() string { return "http://" + r.Host }
 
 // Stop stops the registry abruptly (docker-registry gets SIGKILL), as a
-// crash would; clients see refused or reset connections. It is safe to call
-// from any goroutine and when already stopped.
+// crash would; clients see refused or reset connections. Start then repairs
+// what the crash left half-written (see RepairCrashedStorage). It is safe to
+// call from any goroutine and when already stopped.
 func (r *Registry) Stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -99,7 +103,15 @@ func DockerRegistry(t testing.TB) *Registry {
 		output *lockedBuffer
 	)
 	r := &Registry{t: t}
+	data := filepath.Join(dir, "data")
 	r.start = func() error {
+		removed, err := RepairCrashedStorage(data)
+		if err != nil {
+			return err
+		}
+		for _, p := range removed {
+			t.Logf("docker-registry %s: removed %s, left half-written by the crash", r.Host, p)
+		}
 		output = &lockedBuffer{}
 		cmd = exec.Command(bin, "serve", config)
 		cmd.Stdout, cmd.Stderr = output, output
@@ -131,7 +143,7 @@ func DockerRegistry(t testing.TB) *Registry {
 			t.Fatalf("finding a free port for docker-registry: %v", err)
 		}
 		r.Host = fmt.Sprintf("127.0.0.1:%d", port)
-		if err := WriteDockerRegistryConfig(config, filepath.Join(dir, "data"), r.Host); err != nil {
+		if err := WriteDockerRegistryConfig(config, data, r.Host); err != nil {
 			t.Fatalf("writing docker-registry config: %v", err)
 		}
 		if err = r.start(); err == nil {
@@ -144,6 +156,61 @@ func DockerRegistry(t testing.TB) *Registry {
 	r.running = true
 	t.Cleanup(r.Stop)
 	return r
+}
+
+// RepairCrashedStorage removes from a docker-registry filesystem store
+// under root what a crash can leave half-written, and returns the paths it
+// removed, relative to root. Distribution 2.8 writes link files and small
+// blobs (manifests) in place: it truncates, then writes. A SIGKILL between
+// the two leaves an empty tag or revision link, which the registry answers
+// with 500 on every later read, or a blob whose content no longer matches its
+// digest. No client can repair that through the API, so the harness does
+// what a crash-safe store would give: an entry is either whole or absent.
+// A missing root is an empty store.
+func RepairCrashedStorage(root string) ([]string, error) {
+	var removed []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && path == root {
+			return fs.SkipAll
+		}
+		if err != nil || d.IsDir() {
+			return err
+		}
+		var whole bool
+		switch d.Name() {
+		case "link":
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			_, err = v1.NewHash(string(b))
+			whole = err == nil
+		case "data":
+			// A blob's directory is its digest's hex; an upload's "data"
+			// (under _uploads) is partial by nature and left alone.
+			if filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(path)))) != "sha256" {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			whole = hex.EncodeToString(sum[:]) == filepath.Base(filepath.Dir(path))
+		default:
+			return nil
+		}
+		if whole {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		removed = append(removed, rel)
+		return os.Remove(path)
+	})
+	if err != nil {
+		return removed, fmt.Errorf("repairing registry storage after a crash: %w", err)
+	}
+	return removed, nil
 }
 
 // WriteDockerRegistryConfig writes a docker-registry config serving storage

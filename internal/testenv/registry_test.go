@@ -2,7 +2,15 @@ package testenv
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +94,63 @@ func parseSeeded(t testing.TB, s string) name.Reference {
 		t.Fatal(err)
 	}
 	return ref
+}
+
+// TestRepairCrashedStorage lays out a docker-registry store with the damage a
+// SIGKILL leaves and checks that exactly the damaged entries go.
+func TestRepairCrashedStorage(t *testing.T) {
+	blob := []byte(`{"schemaVersion":2}`)
+	sum := sha256.Sum256(blob)
+	hexSum := hex.EncodeToString(sum[:])
+	digest := "sha256:" + hexSum
+	v2 := "docker/registry/v2"
+	tag := v2 + "/repositories/app/_manifests/tags/v1/current/link"
+	files := []struct {
+		path    string
+		content string
+		removed bool
+	}{
+		{tag, digest, false},
+		{v2 + "/repositories/app/_manifests/tags/v2/current/link", "", true},
+		{v2 + "/repositories/app/_manifests/revisions/sha256/" + hexSum + "/link", "sha256:12", true},
+		{v2 + "/repositories/app/_layers/sha256/" + hexSum + "/link", digest, false},
+		{v2 + "/blobs/sha256/" + hexSum[:2] + "/" + hexSum + "/data", string(blob), false},
+		{v2 + "/blobs/sha256/" + hexSum[:2] + "/" + hexSum + "/data.partial", "", false},
+		{v2 + "/blobs/sha256/aa/" + strings.Repeat("a", 64) + "/data", string(blob[:5]), true},
+		{v2 + "/repositories/app/_uploads/0b8f/data", "half an upload", false},
+		{v2 + "/repositories/app/_uploads/0b8f/startedat", "", false},
+	}
+	root := t.TempDir()
+	var want []string
+	for _, f := range files {
+		p := filepath.Join(root, f.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(f.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if f.removed {
+			want = append(want, filepath.FromSlash(f.path))
+		}
+	}
+	removed, err := RepairCrashedStorage(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(removed)
+	sort.Strings(want)
+	if !slices.Equal(removed, want) {
+		t.Errorf("removed %q; want %q", removed, want)
+	}
+	for _, f := range files {
+		_, err := os.Stat(filepath.Join(root, f.path))
+		if gone := errors.Is(err, fs.ErrNotExist); gone != f.removed {
+			t.Errorf("%s: gone = %v; want %v", f.path, gone, f.removed)
+		}
+	}
+
+	if removed, err := RepairCrashedStorage(filepath.Join(root, "never-started")); err != nil || len(removed) != 0 {
+		t.Errorf("a store not yet written: %q, %v; want nothing removed and no error", removed, err)
+	}
 }
