@@ -60,7 +60,7 @@ func main() {
 		writerPlan = flag.String("ggcr-writer", "", "internal: run the ggcr writer over this plan")
 		goroutines = flag.Int("goroutines", 16, "internal: ggcr writer goroutines")
 		hsmList    = flag.String("hsm-sessions", "", "--hsm-sessions values of the hsm section, comma-separated (default 1,4,16,64)")
-		hsmProf    = flag.String("hsm-profiles", "", "write a CPU profile of every hsm-section run into this directory (hsm-SESSIONS-rROUND.prof; 0 sessions: no delay)")
+		hsmProf    = flag.String("hsm-profiles", "", "write a CPU profile of every hsm-section run into this directory (hsm-SESSIONS-rROUND.prof; 0 sessions: no delay) and add their CPU split, no delay against the most sessions, to the report")
 		hsmDelayF  = flag.Duration("hsm-delay", hsmDelay, "how long the slow HSM holds a session per signature in the hsm section (0 calibrates: the most sessions then repeat the limit's run)")
 		extraEnv   = flag.String("signet-env", "", "extra environment for every signet run, comma-separated K=V (experiments, e.g. GOMAXPROCS=2)")
 	)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -247,7 +248,7 @@ func (b *bench) writeResults(w io.Writer) {
 		for _, s := range b.sz.hsmSessions {
 			row(strconv.Itoa(s), s)
 		}
-		most := slices_max(b.sz.hsmSessions)
+		most := slices.Max(b.sz.hsmSessions)
 		if a0, aN := r.HSMAreas[0], r.HSMAreas[most]; len(a0) > 0 && len(aN) > 0 {
 			n0, cpu0 := r.hsmTotals(0)
 			nN, cpuN := r.hsmTotals(most)

@@ -432,7 +432,7 @@ func (b *bench) hsm(ctx context.Context) {
 		return
 	}
 	uri := b.e.uriFor(shim)
-	maxSessions := slices_max(b.sz.hsmSessions)
+	maxSessions := slices.Max(b.sz.hsmSessions)
 	// Runs whose rate the limit caps sign catalogs of one size, the
 	// limit's own included, sized for hsmSeconds at 4,000 signatures/s
 	// (above this machine's limit): the same planning, warm-up and tail
@@ -612,14 +612,6 @@ func medianRun(l []result) result {
 	m := s[(len(s)-1)/2]
 	if len(s) > 1 {
 		m.Spread = fmt.Sprintf("median of %d runs: %.1f–%.1f/s", len(s), s[0].Rate(), s[len(s)-1].Rate())
-	}
-	return m
-}
-
-func slices_max(xs []int) int {
-	m := 0
-	for _, x := range xs {
-		m = max(m, x)
 	}
 	return m
 }
