@@ -213,8 +213,8 @@ func TestBatchCatalog(t *testing.T) {
 	if n := journalLines(journal); n != want {
 		t.Errorf("journal has %d records; want %d", n, want)
 	}
-	if pool := sessionPoolLog(errOut); pool.Sessions != 4 || pool.Signatures != want || !strings.HasPrefix(pool.Key, "pkcs11:token=") {
-		t.Errorf("session pool log = %+v; want the key's pool of 4 sessions with %d signatures:\n%s", pool, want, tail(errOut, 10))
+	if pool := sessionPoolLog(errOut); pool.Sessions != 4 || pool.Signatures != want || !strings.HasPrefix(pool.Key, "pkcs11:token=") || pool.Held <= 0 {
+		t.Errorf("session pool log = %+v; want the key's pool of 4 sessions with %d signatures, each holding a session some time:\n%s", pool, want, tail(errOut, 10))
 	}
 	exactlyOnce(t, reg.Host, imgs)
 
@@ -756,6 +756,7 @@ func sessionPoolLog(stderr string) (pool struct {
 	Key                  string
 	Sessions, Signatures int
 	Waited               int64
+	Held                 time.Duration `json:"held_per_signature"`
 }) {
 	for _, line := range strings.Split(stderr, "\n") {
 		if strings.Contains(line, `"msg":"HSM session pool"`) {

@@ -440,8 +440,12 @@ func logSessionUse(log *slog.Logger, keys map[string]hsm.Key) {
 			continue
 		}
 		st := pooled.Stats()
+		var held time.Duration
+		if st.Signatures > 0 {
+			held = (st.Held / time.Duration(st.Signatures)).Round(time.Microsecond)
+		}
 		log.Info("HSM session pool", "key", k, "sessions", st.Sessions, "signatures", st.Signatures,
-			"waited", st.Waits, "replaced", st.Replaced, "relogins", st.Relogins)
+			"waited", st.Waits, "held_per_signature", held, "replaced", st.Replaced, "relogins", st.Relogins)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"io"
+	"time"
 )
 
 // Signer signs digests. Implementations are safe for concurrent use by many
@@ -46,4 +47,9 @@ type PoolStats struct {
 	Relogins   int64 // logins made again after the token logged the process out
 	Refinds    int64 // key lookups after CKR_KEY_HANDLE_INVALID / CKR_OBJECT_HANDLE_INVALID
 	Signatures int64 // signatures made
+	// Held is how long signatures kept sessions, summed: from the signer
+	// taking one from the pool to giving it back, so it includes the time
+	// the signing thread waited for a CPU. Held ÷ Signatures is the round
+	// trip that sessions ÷ round trip turns into a rate.
+	Held time.Duration
 }

@@ -83,11 +83,18 @@ func TestPKCS11SignVerify(t *testing.T) {
 			if got := algorithmName(k.Public()); got != tc.alg {
 				t.Fatalf("algorithm = %s; want %s", got, tc.alg)
 			}
+			start := time.Now()
 			for i := 0; i < 5; i++ {
 				signVerify(t, k, tc.hash, tc.opts)
 			}
+			elapsed := time.Since(start)
 			if st := k.Stats(); st.Sessions != 2 || st.Signatures != 5 || st.InUse != 0 {
 				t.Errorf("Stats() = %+v; want 2 sessions, 5 signatures, none in use", st)
+			}
+			// One signature at a time: each hold lies within the loop,
+			// so together they are some time, but no more than it took.
+			if held := k.Stats().Held; held <= 0 || held > elapsed {
+				t.Errorf("Stats().Held = %s; want more than 0, at most the %s the five signatures took", held, elapsed)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -110,10 +111,15 @@ func (k *PKCS11Key) sign(ctx context.Context, mech *pkcs11.Mechanism, in []byte)
 	relogged, refound := false, false
 	var sh pkcs11.SessionHandle
 	held := false
+	var since time.Time
+	release := func(s pkcs11.SessionHandle) {
+		p.held.Add(int64(time.Since(since)))
+		p.release(s)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			if held {
-				p.release(sh)
+				release(sh)
 			}
 			return nil, err
 		}
@@ -122,12 +128,12 @@ func (k *PKCS11Key) sign(ctx context.Context, mech *pkcs11.Mechanism, in []byte)
 			if sh, err = p.acquire(ctx); err != nil {
 				return nil, err
 			}
-			held = true
+			held, since = true, time.Now()
 		}
 		key := pkcs11.ObjectHandle(k.priv.Load())
 		sig, err := k.signOnce(sh, key, mech, in)
 		if err == nil {
-			p.release(sh)
+			release(sh)
 			p.signed.Add(1)
 			return sig, nil
 		}
@@ -140,16 +146,16 @@ func (k *PKCS11Key) sign(ctx context.Context, mech *pkcs11.Mechanism, in []byte)
 			// failing, which means the token, not a session, is broken.
 			fresh, oerr := p.replace(sh, !sessionGone(err))
 			if oerr != nil {
-				p.release(0) // a hole; the next taker tries to open it
+				release(0) // a hole; the next taker tries to open it
 				return nil, fmt.Errorf("%w; opening a replacement session on token %q failed: %v", err, k.tok.label, oerr)
 			}
 			sh = fresh
 			if replacements++; replacements > maxReplacements {
-				p.release(sh)
+				release(sh)
 				return nil, fmt.Errorf("%w (after replacing the session %d times on token %q)", err, maxReplacements, k.tok.label)
 			}
 		case uint(rv) == pkcs11.CKR_USER_NOT_LOGGED_IN && !relogged:
-			p.release(sh)
+			release(sh)
 			held = false
 			relogged = true
 			did, lerr := k.tok.login(k.getPIN)
@@ -160,7 +166,7 @@ func (k *PKCS11Key) sign(ctx context.Context, mech *pkcs11.Mechanism, in []byte)
 				p.relogins.Add(1)
 			}
 		case (uint(rv) == pkcs11.CKR_KEY_HANDLE_INVALID || uint(rv) == pkcs11.CKR_OBJECT_HANDLE_INVALID) && !refound:
-			p.release(sh)
+			release(sh)
 			held = false
 			refound = true
 			// Tokens drop handles of private objects on logout (SoftHSM
@@ -180,7 +186,7 @@ func (k *PKCS11Key) sign(ctx context.Context, mech *pkcs11.Mechanism, in []byte)
 				p.refinds.Add(1)
 			}
 		default:
-			p.release(sh)
+			release(sh)
 			return nil, err
 		}
 	}

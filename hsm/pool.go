@@ -6,6 +6,7 @@ import (
 	"context"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -25,6 +26,7 @@ type sessionPool struct {
 
 	inUse, waiting                             atomic.Int64
 	waits, replaced, relogins, refinds, signed atomic.Int64
+	held                                       atomic.Int64 // time.Duration
 }
 
 func newSessionPool(ctx *pkcs11.Ctx, slot uint, n int) (*sessionPool, error) {
@@ -122,5 +124,6 @@ func (p *sessionPool) stats() PoolStats {
 		Relogins:   p.relogins.Load(),
 		Refinds:    p.refinds.Load(),
 		Signatures: p.signed.Load(),
+		Held:       time.Duration(p.held.Load()),
 	}
 }

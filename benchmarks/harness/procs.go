@@ -22,6 +22,10 @@ type usage struct {
 	MaxRSS    int64 // bytes
 	Procs     int
 	Retries   int // failed processes run a second time (runParallel)
+	// Context switches (rusage): voluntary ones are the process's threads
+	// going to sleep (a blocking C call, a futex, epoll), involuntary ones
+	// the kernel taking the CPU from them.
+	VolSwitches, InvolSwitches int64
 }
 
 // CPU is user+sys.
@@ -36,6 +40,8 @@ func (u *usage) add(ps *os.ProcessState) {
 	u.User += time.Duration(ru.Utime.Nano())
 	u.Sys += time.Duration(ru.Stime.Nano())
 	u.MaxRSS = max(u.MaxRSS, ru.Maxrss*1024) // Linux reports KiB
+	u.VolSwitches += ru.Nvcsw
+	u.InvolSwitches += ru.Nivcsw
 	u.Procs++
 }
 

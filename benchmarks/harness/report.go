@@ -217,8 +217,8 @@ func (b *bench) writeResults(w io.Writer) {
 		if len(limits) > 0 {
 			p(" (%.0f/s: the same wrapper with no delay, %s, the median of %d runs)", r.hsmLimit(), limits[0].Form, len(limits))
 		}
-		p(". The runs are interleaved, round after round, so that the shared machine's slow minutes fall on every figure alike: the limit, then the session counts from the most to the fewest in even rounds, the reverse in odd ones, so that the limit sits next to the run it caps, before it in one round and after it in the next. Each row shows its median run. Where the limit caps the expected rate, Δ compares each run with the limit measured in its own round and is the median of those ratios (each listed): a busy minute on the host moves both runs of a round alike but whole rounds by more than the target's margin. The runs the limit caps sign catalogs of the same size as the limit's. Waited is the share of signatures that found every session busy (from signet's HSM session pool log line). CPU busy is (signet's CPU + the registry's CPU) ÷ (wall time × %d CPUs): near 100%%, the machine, not the HSM, is the limit.\n\n", runtime.NumCPU())
-		p("| --hsm-sessions | run as | signatures | waited for a session | signatures/s | expected | Δ | signet CPU/sig | CPU busy |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		p(". The runs are interleaved, round after round, so that the shared machine's slow minutes fall on every figure alike: the limit, then the session counts from the most to the fewest in even rounds, the reverse in odd ones, so that the limit sits next to the run it caps, before it in one round and after it in the next. Each row shows its median run. Where the limit caps the expected rate, Δ compares each run with the limit measured in its own round and is the median of those ratios (each listed): a busy minute on the host moves both runs of a round alike but whole rounds by more than the target's margin. The runs the limit caps sign catalogs of the same size as the limit's. Waited is the share of signatures that found every session busy and held how long a signature kept its session on average, from the pool back to the pool: the delay, SoftHSM's signing and the time the signing thread waited for a CPU and for a Go processor (both from signet's HSM session pool log line). Switches are signet's context switches per signature (rusage: voluntary + involuntary); a voluntary one is a thread going to sleep. CPU busy is (signet's CPU + the registry's CPU) ÷ (wall time × %d CPUs): near 100%%, the machine, not the HSM, is the limit.\n\n", runtime.NumCPU())
+		p("| --hsm-sessions | run as | signatures | waited for a session | session held | signatures/s | expected | Δ | signet CPU/sig | switches/sig | CPU busy |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		row := func(label string, s int) {
 			runs := r.hsmRuns(s)
 			if len(runs) == 0 {
@@ -242,7 +242,12 @@ func (b *bench) writeResults(w io.Writer) {
 			if m.Waited >= 0 {
 				waited = fmt.Sprintf("%.0f%%", 100*float64(m.Waited)/float64(max(m.Sigs, 1)))
 			}
-			p("| %s | %s | %d | %s | **%.1f** | %s | %s | %.3f ms | %.0f%% |\n", label, formWithRetries(m), m.Sigs, waited, m.Rate(), expCol, devCol, ms(m.CPUPerSig()), busy)
+			held := "?"
+			if m.Held > 0 {
+				held = fmt.Sprintf("%.2f ms", ms(m.Held))
+			}
+			p("| %s | %s | %d | %s | %s | **%.1f** | %s | %s | %.3f ms | %.1f + %.1f | %.0f%% |\n", label, formWithRetries(m), m.Sigs, waited, held, m.Rate(), expCol, devCol,
+				ms(m.CPUPerSig()), perSig(m.U.VolSwitches, m.Sigs), perSig(m.U.InvolSwitches, m.Sigs), busy)
 		}
 		row("no delay", 0)
 		for _, s := range b.sz.hsmSessions {
@@ -268,7 +273,7 @@ func (b *bench) writeResults(w io.Writer) {
 		if hsmDelay == 0 {
 			p("\nCalibration (-hsm-delay 0): nothing is delayed, so the run with the most sessions repeats the limit's own (the same sessions, workers and catalog size); its Δ is how far two runs of the very same thing in one round fall apart on this machine: the noise within the target's margin.\n")
 		} else {
-			p("\nWith the delay every signature is a C call that blocks its thread for %s, which costs CPU the no-delay run does not pay: the thread sleeps and wakes (on a full machine its wake-up preempts whatever runs), the Go runtime hands the thread's processor to another thread and takes one back, and SoftHSM signs with cold caches after the sleep. CPU profiles of both kinds of run (`-hsm-profiles DIR` adds their split by area to this section) put the largest part of the difference they see in the C call (SoftHSM signing with cold caches after the sleep), the rest in the HTTP client and the runtime's scheduler; rusage counts 20–40 µs per signature more than the profiles see, most likely the kernel's side of each sleep and wake-up. Where the registry and signet together keep the %d CPUs busy, that extra CPU, not the sessions, sets the rate: more sessions do not raise it.\n", hsmDelay, runtime.NumCPU())
+			p("\nWith the delay every signature is a C call that blocks its thread for %s, which costs CPU the no-delay run does not pay: the thread sleeps and wakes (on a full machine its wake-up preempts whatever runs), the Go runtime hands the thread's processor to another thread and takes one back, and SoftHSM signs with cold caches after the sleep. CPU profiles of both kinds of run (`-hsm-profiles DIR` adds their split by area to this section) put the largest part of the difference they see in the C call (SoftHSM signing with cold caches after the sleep), the rest in the HTTP client and the runtime's scheduler; rusage counts 20–40 µs per signature more than the profiles see, most likely the kernel's side of each sleep and wake-up. Where the registry and signet together keep the %d CPUs busy, that extra CPU, not the sessions, sets the rate: more sessions do not raise it. On such a machine a session is held longer than the delay, while its thread waits for a CPU; benchmarks/README.md shows that doubling the sessions removes nearly all waits without bringing the rate up.\n", hsmDelay, runtime.NumCPU())
 		}
 		p("\n")
 	}

@@ -32,6 +32,10 @@ type result struct {
 	// Waited is how many signatures found every HSM session busy
 	// (signet's "HSM session pool" log line; -1 without one).
 	Waited int64
+	// Held is how long a signature kept its session on average, the
+	// time a thread waited for a CPU on either side of the HSM's delay
+	// included (the same log line; 0 without one).
+	Held time.Duration
 }
 
 // Rate is signatures (or verifications) per second of wall time.
@@ -75,7 +79,10 @@ func measure(srv *server, fn func() (result, error)) (result, error) {
 	return r, err
 }
 
-var poolRE = regexp.MustCompile(`"msg":"HSM session pool".*"waited":(\d+)`)
+var (
+	poolRE = regexp.MustCompile(`"msg":"HSM session pool".*"waited":(\d+)`)
+	heldRE = regexp.MustCompile(`"msg":"HSM session pool".*"held_per_signature":(\d+)`)
+)
 
 var summaryRE = regexp.MustCompile(`(\d+) manifests \((\d+) indexes\): (\d+) signatures written, (\d+) already present, (\d+) from journal, (\d+) failed`)
 
@@ -131,6 +138,10 @@ func signetBatch(ctx context.Context, e *env, srv *server, c catalog, regLabel s
 		r.Waited = -1
 		if p := poolRE.FindStringSubmatch(out); p != nil {
 			r.Waited, _ = strconv.ParseInt(p[1], 10, 64)
+		}
+		if h := heldRE.FindStringSubmatch(out); h != nil {
+			held, _ := strconv.ParseInt(h[1], 10, 64)
+			r.Held = time.Duration(held) // slog writes a Duration as nanoseconds
 		}
 		if manifests != c.Manifests() || written != c.Manifests() || failed != 0 {
 			return r, fmt.Errorf("signet batch: %s; want %d manifests, all signed", m[0], c.Manifests())

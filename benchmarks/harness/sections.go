@@ -164,8 +164,13 @@ func (b *bench) record(list *[]result, r result, err error) error {
 	if err != nil {
 		return err
 	}
-	b.logf("%-26s %-22s %8.1f/s  %6d sigs in %7s  cpu %6.3f ms/sig  rss %5.1f MB  registry cpu %6.3f ms/sig",
-		r.Tool, r.Registry, r.Rate(), r.Sigs, r.U.Wall.Round(time.Millisecond), ms(r.CPUPerSig()), mb(r.U.MaxRSS), ms(r.RegCPUPerSig()))
+	held := ""
+	if r.Held > 0 {
+		held = fmt.Sprintf("  session held %s", r.Held.Round(time.Microsecond))
+	}
+	b.logf("%-26s %-22s %8.1f/s  %6d sigs in %7s  cpu %6.3f ms/sig  rss %5.1f MB  registry cpu %6.3f ms/sig  switches/sig %.1f+%.1f%s",
+		r.Tool, r.Registry, r.Rate(), r.Sigs, r.U.Wall.Round(time.Millisecond), ms(r.CPUPerSig()), mb(r.U.MaxRSS), ms(r.RegCPUPerSig()),
+		perSig(r.U.VolSwitches, r.Sigs), perSig(r.U.InvolSwitches, r.Sigs), held)
 	if list != nil {
 		*list = append(*list, r)
 	}
@@ -711,4 +716,12 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// perSig is n per signature, 0 without signatures.
+func perSig(n int64, sigs int) float64 {
+	if sigs == 0 {
+		return 0
+	}
+	return float64(n) / float64(sigs)
 }
