@@ -79,10 +79,23 @@ func measure(srv *server, fn func() (result, error)) (result, error) {
 	return r, err
 }
 
-var (
-	poolRE = regexp.MustCompile(`"msg":"HSM session pool".*"waited":(\d+)`)
-	heldRE = regexp.MustCompile(`"msg":"HSM session pool".*"held_per_signature":(\d+)`)
-)
+// sessionPool reads signet's "HSM session pool" JSON log line out of a
+// run's output; ok is false without one.
+func sessionPool(out string) (waited int64, held time.Duration, ok bool) {
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, `"msg":"HSM session pool"`) {
+			continue
+		}
+		var l struct {
+			Waited int64
+			Held   time.Duration `json:"held_per_signature"` // slog writes nanoseconds
+		}
+		if json.Unmarshal([]byte(line), &l) == nil {
+			return l.Waited, l.Held, true
+		}
+	}
+	return 0, 0, false
+}
 
 var summaryRE = regexp.MustCompile(`(\d+) manifests \((\d+) indexes\): (\d+) signatures written, (\d+) already present, (\d+) from journal, (\d+) failed`)
 
@@ -136,12 +149,8 @@ func signetBatch(ctx context.Context, e *env, srv *server, c catalog, regLabel s
 		failed, _ := strconv.Atoi(m[6])
 		r.Sigs = written
 		r.Waited = -1
-		if p := poolRE.FindStringSubmatch(out); p != nil {
-			r.Waited, _ = strconv.ParseInt(p[1], 10, 64)
-		}
-		if h := heldRE.FindStringSubmatch(out); h != nil {
-			held, _ := strconv.ParseInt(h[1], 10, 64)
-			r.Held = time.Duration(held) // slog writes a Duration as nanoseconds
+		if waited, held, ok := sessionPool(out); ok {
+			r.Waited, r.Held = waited, held
 		}
 		if manifests != c.Manifests() || written != c.Manifests() || failed != 0 {
 			return r, fmt.Errorf("signet batch: %s; want %d manifests, all signed", m[0], c.Manifests())
