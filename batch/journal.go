@@ -322,6 +322,45 @@ func redactKey(key string) string {
 	return out
 }
 
+// scrubPIN removes the value of every pin-value attribute from a message
+// that quotes user input: a key URI pasted where a reference or a mapping
+// belongs must not carry its PIN into an error that CI logs show.
+func scrubPIN(msg string) string {
+	var b strings.Builder
+	for {
+		i := indexPINValue(msg)
+		if i < 0 {
+			if b.Len() == 0 {
+				return msg
+			}
+			b.WriteString(msg)
+			return b.String()
+		}
+		b.WriteString(msg[:i])
+		b.WriteString("REDACTED")
+		// The value ends where the URI's next attribute, or the quoting
+		// around it, begins.
+		end := strings.IndexAny(msg[i:], "&;\"' \t\n\\")
+		if end < 0 {
+			return b.String()
+		}
+		msg = msg[i+end:]
+	}
+}
+
+// indexPINValue returns where the value of the first "pin-value="
+// (in any case) in s begins, or -1. It compares byte for byte rather than
+// lower-casing s, whose length lower-casing may change.
+func indexPINValue(s string) int {
+	const attr = "pin-value="
+	for i := 0; i+len(attr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(attr)], attr) {
+			return i + len(attr)
+		}
+	}
+	return -1
+}
+
 func dropPIN(attrs []string) []string {
 	var out []string
 	for _, a := range attrs {

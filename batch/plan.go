@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -76,7 +77,8 @@ type Plan struct {
 	// Targets is how many targets were planned.
 	Targets int
 	// Duplicates counts manifests reached more than once (several tags, or
-	// a digest listed twice) and planned once.
+	// a digest listed twice) and planned once. A manifest a signing plan
+	// reaches with another key is not a duplicate: it gets an item per key.
 	Duplicates int
 }
 
@@ -105,6 +107,9 @@ type Planner struct {
 	// (platforms, media types): a plan of 10,000 images then holds a
 	// handful of copies, not 30,000.
 	strs sync.Map
+	// signing and defaults: see Signing.
+	signing  bool
+	defaults Settings
 }
 
 // NewPlanner returns a planner reading manifests from reg with up to workers
@@ -114,6 +119,18 @@ func NewPlanner(reg ManifestReader, workers int, opts ...name.Option) *Planner {
 		workers = 1
 	}
 	return &Planner{reg: reg, workers: workers, opts: opts}
+}
+
+// Signing makes p plan for signing, where a manifest's settings matter: a
+// manifest that targets reach with different keys gets one item per key,
+// and targets reaching it with the same key add their formats and
+// attestations to that key's item. defaults are the run's own settings,
+// which fill whatever a target leaves empty, so that an entry naming the
+// run's key is the same key as one naming none. Without Signing (verifying,
+// reading) a manifest is planned once, with the first target's settings.
+func (p *Planner) Signing(defaults Settings) *Planner {
+	p.signing, p.defaults = true, defaults
+	return p
 }
 
 // Plan resolves every target concurrently. A target that cannot be resolved
@@ -151,7 +168,10 @@ func (p *Planner) Plan(ctx context.Context, targets []Target) (*Plan, error) {
 	// catalog is the run's largest structure, and growing it (or building
 	// a "repo@digest" string per item) would double it for a moment.
 	plan.Items = make([]Item, 0, total)
-	seen := make(map[planKey]struct{}, total)
+	seen := make(map[planKey]int, total)
+	// others holds, for the rare manifest planned under more than one key,
+	// the positions of its items after the first.
+	var others map[int][]int
 	for i := range targets {
 		if fails[i] != nil {
 			plan.Failures = append(plan.Failures, *fails[i])
@@ -159,16 +179,86 @@ func (p *Planner) Plan(ctx context.Context, targets []Target) (*Plan, error) {
 		}
 		for _, it := range results[i] {
 			k := planKey{it.Repo.RegistryStr(), it.Repo.RepositoryStr(), it.Digest}
-			if _, dup := seen[k]; dup {
+			first, dup := seen[k]
+			if !dup {
+				seen[k] = len(plan.Items)
+				plan.Items = append(plan.Items, it)
+				continue
+			}
+			if !p.signing || p.absorb(plan.Items, first, others[first], it) {
 				plan.Duplicates++
 				continue
 			}
-			seen[k] = struct{}{}
+			if others == nil {
+				others = map[int][]int{}
+			}
+			others[first] = append(others[first], len(plan.Items))
 			plan.Items = append(plan.Items, it)
 		}
 		results[i] = nil
 	}
 	return plan, nil
+}
+
+// absorb merges it into the item of its manifest (at first, or at one of
+// others) that signs with the same key, and reports whether there was one.
+// The merged item signs in every format and attestation either asked for.
+func (p *Planner) absorb(items []Item, first int, others []int, it Item) bool {
+	add := p.effective(it.Settings)
+	for j := -1; j < len(others); j++ {
+		at := first
+		if j >= 0 {
+			at = others[j]
+		}
+		have := p.effective(items[at].Settings)
+		if have.Key != add.Key {
+			continue
+		}
+		formats, attest := union(have.Formats, add.Formats), union(have.Attest, add.Attest)
+		if len(formats) != len(have.Formats) || len(attest) != len(have.Attest) {
+			// A copy: the old settings are shared by the target's other items.
+			merged := Settings{Formats: formats, Attest: attest}
+			if items[at].Settings != nil {
+				merged.Key = items[at].Key
+			}
+			items[at].Settings = &merged
+		}
+		return true
+	}
+	return false
+}
+
+// effective fills what s leaves empty from the run's defaults.
+func (p *Planner) effective(s *Settings) Settings {
+	e := p.defaults
+	if s == nil {
+		return e
+	}
+	if s.Key != "" {
+		e.Key = s.Key
+	}
+	if len(s.Formats) > 0 {
+		e.Formats = s.Formats
+	}
+	if len(s.Attest) > 0 {
+		e.Attest = s.Attest
+	}
+	return e
+}
+
+// union returns a followed by the elements of b it lacks; a itself when
+// b adds nothing.
+func union(a, b []string) []string {
+	out := a
+	for _, v := range b {
+		if !slices.Contains(out, v) {
+			if len(out) == len(a) {
+				out = slices.Clip(slices.Clone(a))
+			}
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // planKey identifies a manifest across the plan: repository and digest.

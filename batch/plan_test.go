@@ -1,9 +1,16 @@
 package batch
 
 import (
+	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/signet-project/signet/demo"
+	"github.com/signet-project/signet/internal/testenv"
+	"github.com/signet-project/signet/registry"
 )
 
 func TestIdentity(t *testing.T) {
@@ -24,5 +31,75 @@ func TestIdentity(t *testing.T) {
 		if got := Identity(ref); got != tt.want {
 			t.Errorf("Identity(%q) = %q; want %q", tt.ref, got, tt.want)
 		}
+	}
+}
+
+// TestPlanSigningPerKey: a signing plan keeps one item per manifest and
+// key, merging what targets with the same key ask for; any other plan
+// keeps the first target's item only.
+func TestPlanSigningPerKey(t *testing.T) {
+	reg := testenv.MemRegistry(t, false)
+	ctx := context.Background()
+	// One image, one platform: an index and its child, two manifests.
+	if _, _, err := demo.Push(ctx, reg.Host, demo.Image{Repo: "app", Tag: "v1", Platforms: []string{"linux/amd64"}}); err != nil {
+		t.Fatal(err)
+	}
+	client, err := registry.New(registry.WithInsecure(reg.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Host + "/app:v1"
+	target := func(s Settings) Target { return Target{Ref: ref, Source: "t", Recursive: true, Settings: s} }
+	defaults := Settings{Key: "run.key", Formats: []string{"cosign"}}
+	tests := []struct {
+		name    string
+		signing bool
+		targets []Target
+		// want is each item's effective key and formats, "key:f1,f2".
+		want       []string
+		duplicates int
+	}{
+		{"verifying: the first target only", false,
+			[]Target{target(Settings{}), target(Settings{Key: "other.key"})},
+			[]string{"run.key:cosign", "run.key:cosign"}, 2},
+		{"the run's key named or not: one item", true,
+			[]Target{target(Settings{}), target(Settings{Key: "run.key"})},
+			[]string{"run.key:cosign", "run.key:cosign"}, 2},
+		{"same key, another format: merged", true,
+			[]Target{target(Settings{}), target(Settings{Formats: []string{"notation"}, Attest: []string{"sbom"}})},
+			[]string{"run.key:cosign,notation+sbom", "run.key:cosign,notation+sbom"}, 2},
+		{"another key: an item per key", true,
+			[]Target{target(Settings{}), target(Settings{Key: "other.key", Formats: []string{"notation"}})},
+			[]string{"run.key:cosign", "run.key:cosign", "other.key:notation", "other.key:notation"}, 0},
+		{"a third target joins the second key's item", true,
+			[]Target{target(Settings{}), target(Settings{Key: "other.key"}), target(Settings{Key: "other.key", Formats: []string{"sigstore-bundle"}})},
+			[]string{"run.key:cosign", "run.key:cosign", "other.key:cosign,sigstore-bundle", "other.key:cosign,sigstore-bundle"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPlanner(client, 4)
+			if tt.signing {
+				p.Signing(defaults)
+			}
+			plan, err := p.Plan(ctx, tt.targets)
+			if err != nil || len(plan.Failures) > 0 {
+				t.Fatalf("Plan: %v %v", err, plan.Failures)
+			}
+			var got []string
+			for _, it := range plan.Items {
+				e := p.effective(it.Settings)
+				if !tt.signing {
+					e = (&Planner{defaults: defaults}).effective(it.Settings)
+				}
+				s := e.Key + ":" + strings.Join(e.Formats, ",")
+				if len(e.Attest) > 0 {
+					s += "+" + strings.Join(e.Attest, ",")
+				}
+				got = append(got, s)
+			}
+			if !slices.Equal(got, tt.want) || plan.Duplicates != tt.duplicates {
+				t.Errorf("items %v, %d duplicates; want %v, %d", got, plan.Duplicates, tt.want, tt.duplicates)
+			}
+		})
 	}
 }

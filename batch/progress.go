@@ -120,7 +120,11 @@ func (p *progress) Add(o Outcome) {
 func (p *progress) failure(o Outcome) {
 	it := o.Item
 	if !p.terminal {
-		p.log.Error("signing failed", "reference", it.Ref, "subject", JournalSubject(it),
+		msg := "signing failed"
+		if o.Format == CheckFormat {
+			msg = "verification failed"
+		}
+		p.log.Error(msg, "reference", it.Ref, "subject", JournalSubject(it),
 			"platform", it.Platform, "format", o.Format, "error", o.Err.Error())
 		return
 	}

@@ -91,6 +91,21 @@ func TestProgressTerminal(t *testing.T) {
 	}
 }
 
+// TestProgressJSONFailureNamesTheWork: a blocked manifest in a verify run
+// is logged as a failed verification, not as a failed signing.
+func TestProgressJSONFailureNamesTheWork(t *testing.T) {
+	for format, want := range map[string]string{"cosign": "signing failed", CheckFormat: "verification failed"} {
+		var buf bytes.Buffer
+		p := newProgress(nil, slog.New(slog.NewJSONHandler(&buf, nil)), false, time.Now, time.Hour, 0)
+		p.Start(1)
+		p.Add(Outcome{Item: testItem(t, "ghcr.io/acme/app", 1, ""), Format: format, Err: errors.New("no signature")})
+		p.Finish()
+		if !strings.Contains(buf.String(), `"msg":"`+want+`"`) {
+			t.Errorf("%s failure logged as:\n%s\nwant %q", format, buf.String(), want)
+		}
+	}
+}
+
 func TestProgressJSON(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	var buf bytes.Buffer

@@ -87,7 +87,8 @@ type reportRepo struct{ registry, repository string }
 // Counts are a report's headline numbers.
 type Counts struct {
 	Targets int `json:"targets"`
-	// Manifests and Indexes count planned manifests (after --shard).
+	// Manifests and Indexes count planned manifests (after --shard); a
+	// manifest planned under two keys counts twice.
 	Manifests int `json:"manifests"`
 	Indexes   int `json:"indexes"`
 	// Signatures are new signatures written, Present those found already
@@ -98,7 +99,8 @@ type Counts struct {
 	// Failed counts manifests with at least one failed format.
 	Failed int `json:"failed"`
 	// Unfinished counts manifests that never started (the run was
-	// interrupted); always 0 in a dry run.
+	// interrupted); always 0 in a dry run. A report being built brings it
+	// up to date in ExitCode, WriteJSON and WriteMarkdown.
 	Unfinished   int `json:"unfinished,omitempty"`
 	PlanFailures int `json:"planFailures"`
 	Duplicates   int `json:"duplicates"`
@@ -113,12 +115,15 @@ type ManifestReport struct {
 	// hash instead (see DigestString) and formats it only when encoded,
 	// because a catalog of tens of thousands of manifests would otherwise
 	// carry one formatted copy of each digest for the whole run.
-	Digest    string         `json:"digest"`
-	MediaType string         `json:"mediaType,omitempty"`
-	Platform  string         `json:"platform,omitempty"`
-	Parent    string         `json:"parent,omitempty"`
-	Source    string         `json:"source,omitempty"`
-	Formats   []FormatReport `json:"formats"`
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType,omitempty"`
+	Platform  string `json:"platform,omitempty"`
+	Parent    string `json:"parent,omitempty"`
+	Source    string `json:"source,omitempty"`
+	// Key is the key the catalog entry named for this manifest (PIN
+	// removed), when it named one; the run's key otherwise.
+	Key     string         `json:"key,omitempty"`
+	Formats []FormatReport `json:"formats"`
 
 	digest v1.Hash
 }
@@ -305,6 +310,9 @@ func (r *Report) manifestAt(i int) ManifestReport {
 	m := ManifestReport{
 		Reference: it.Ref, Repository: name, digest: it.Digest, MediaType: it.MediaType,
 		Platform: it.Platform, Parent: it.Parent, Source: it.Source, Formats: []FormatReport{},
+	}
+	if it.Settings != nil && it.Key != "" {
+		m.Key = redactKey(it.Key)
 	}
 	if r.recs[i].format != 0 {
 		m.Formats = append(m.Formats, r.formatReport(r.recs[i]))

@@ -31,6 +31,10 @@ func verdictRank(s string) int {
 	return 0
 }
 
+// CheckFormat is the Format of the Outcome a Check becomes for progress:
+// one outcome per manifest verified, failed when it is blocked.
+const CheckFormat = "verify"
+
 // Check is what verifying one manifest found.
 type Check struct {
 	Item Item

@@ -27,7 +27,9 @@ formats, attest and recursive); or the metadata file docker buildx / buildctl
 write with --metadata-file.
 
 Planning resolves tags to digests, expands indexes into their children and
-signs each manifest once per key however many tags point at it. With
+signs each manifest once per key however many tags point at it: entries that
+reach one manifest with the same key add their formats and attestations to
+one signing, and an entry with another key signs it with that key too. With
 --journal, a rerun after a crash or Ctrl-C signs exactly what is left.
 
 --pending HOST[/REPO] signs, instead of a catalog, the images under a

@@ -376,9 +376,10 @@ func TestBatchKilledSigner(t *testing.T) {
 	args := []string{"batch", "--catalog", cat, "--key", tok.URI("release"), "--workers", "2", "--journal", journal, "--report", report}
 	total := manifestsOf(imgs)
 
-	start := func() (*exec.Cmd, chan int) {
+	var stdout, stderr strings.Builder // the interrupted run's; read after it exits
+	start := func(args []string) (*exec.Cmd, chan int) {
 		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = nil, nil
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -390,21 +391,33 @@ func TestBatchKilledSigner(t *testing.T) {
 		return cmd, done
 	}
 
-	cmd, done := start()
+	cmd, done := start(args)
 	waitFor(t, func() bool { return journalLines(journal) >= total/5 }, done)
 	cmd.Process.Signal(syscall.SIGKILL)
 	<-done
 	killedAt := journalLines(journal)
 
-	cmd, done = start()
+	// No --report this time: the closing lines must count by themselves
+	// (they once read the count of manifests not started before anything
+	// had computed it, and said 0).
+	stdout.Reset()
+	stderr.Reset()
+	cmd, done = start(args[:len(args)-2])
 	waitFor(t, func() bool { return journalLines(journal) >= killedAt+total/5 }, done)
 	cmd.Process.Signal(syscall.SIGINT)
 	if code := <-done; code != 2 {
 		t.Errorf("interrupted run exit %d; want 2", code)
 	}
-	r := readReport(t, report)
-	if r.Counts.Unfinished == 0 || r.Counts.Signatures == 0 {
-		t.Errorf("interrupted run's report: %+v; want some signed and some unfinished", r.Counts)
+	var c batch.Counts
+	if _, err := fmt.Sscanf(lastLine(stdout.String(), "manifests ("), "%d manifests (%d indexes): %d signatures written, %d already present, %d from journal, %d failed",
+		&c.Manifests, &c.Indexes, &c.Signatures, &c.Present, &c.FromJournal, &c.Failed); err != nil {
+		t.Fatalf("interrupted run's summary line: %v\n%s", err, tail(stdout.String(), 5))
+	}
+	if _, err := fmt.Sscanf(lastLine(stderr.String(), "interrupted: "), "signet: interrupted: %d manifests not started", &c.Unfinished); err != nil {
+		t.Fatalf("interrupted run's closing line: %v\n%s", err, tail(stderr.String(), 5))
+	}
+	if c.Unfinished == 0 || c.Signatures == 0 || c.Failed != 0 || c.Signatures+c.Present+c.FromJournal+c.Unfinished != total {
+		t.Errorf("interrupted run: %+v; want some signed, some not started, and every one of the %d manifests in one count", c, total)
 	}
 	interruptedAt := journalLines(journal)
 
@@ -412,12 +425,23 @@ func TestBatchKilledSigner(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("final run: exit %d\n%s\n%s", code, out, tail(errOut, 20))
 	}
-	r = readReport(t, report)
+	r := readReport(t, report)
 	if r.Counts.FromJournal < interruptedAt || r.Counts.FromJournal+r.Counts.Signatures+r.Counts.Present != total {
 		t.Errorf("final run: %+v; want the %d journaled skipped and the rest (of %d) signed", r.Counts, interruptedAt, total)
 	}
 	t.Logf("killed at %d, interrupted at %d, final %+v", killedAt, interruptedAt, r.Counts)
 	exactlyOnce(t, reg.Host, imgs)
+}
+
+// lastLine returns the last line of out that contains substr.
+func lastLine(out, substr string) string {
+	var last string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, substr) {
+			last = l
+		}
+	}
+	return last
 }
 
 // TestBatchFaultyRegistry runs a batch through a proxy that answers 429
@@ -748,6 +772,91 @@ images:
 	out, _, code := signet(t, "verify", "--key", tok.URI("release"), reg.Host+"/"+imgs[2].repo+":"+imgs[2].tag)
 	if code != 2 || lines(out, "verified") != 1 {
 		t.Errorf("recursive: false entry: exit %d; want only the index signed:\n%s", code, out)
+	}
+}
+
+// TestBatchSameImageTwoEntries: catalog entries that reach one manifest
+// with different keys sign it with each key; entries with the same key
+// (named or the run's) add their formats to one signing; a plain repeat is
+// a duplicate. Nothing an entry asks for is dropped.
+func TestBatchSameImageTwoEntries(t *testing.T) {
+	reg := testenv.DockerRegistry(t)
+	tok := testenv.SoftHSM(t)
+	tok.GenerateKey(t, "release", "EC:prime256v1", "01")
+	tok.GenerateKey(t, "team", "EC:prime256v1", "02")
+	ctx := context.Background()
+	app := demo.Image{Repo: "twice/app", Tag: "v1", Platforms: []string{"linux/amd64", "linux/arm64"}}
+	v1Index, v1Children, err := demo.Push(ctx, reg.Host, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Tag, app.Platforms = "v2", []string{"linux/amd64", "linux/riscv64"}
+	if _, _, err := demo.Push(ctx, reg.Host, app); err != nil {
+		t.Fatal(err)
+	}
+	repo := reg.Host + "/twice/app"
+	cat := writeFile(t, "catalog.yaml", fmt.Sprintf(`defaults:
+  formats: [cosign]
+images:
+  - repository: %[1]s      # v1 and v2, the run's key
+  - ref: %[1]s:v1          # v1 with the release key as well
+    key: "%[2]s"
+  - ref: %[1]s:v2          # the run's key named: one signing, one more format
+    key: "%[3]s"
+    formats: [sigstore-bundle]
+  - %[1]s:v1               # a plain repeat
+`, repo, tok.URI("release"), tok.URI("team")))
+	dir := t.TempDir()
+	report := filepath.Join(dir, "r.json")
+
+	out := mustSignet(t, "batch", "--catalog", cat, "--key", tok.URI("team"), "--dry-run")
+	if n := lines(out, "plan "); n != 9 || !strings.Contains(out, "6 duplicates merged") {
+		t.Errorf("dry run: %d plan lines; want 9 (v1 and v2 with the run's key, v1 again with the release key), 6 duplicates:\n%s", n, out)
+	}
+	if !strings.Contains(out, "[cosign,sigstore-bundle]") {
+		t.Errorf("v2's formats were not merged into one signing:\n%s", out)
+	}
+
+	out, errOut, code := signet(t, "batch", "--catalog", cat, "--key", tok.URI("team"), "--report", report)
+	if code != 0 {
+		t.Fatalf("batch: exit %d\n%s\n%s", code, out, tail(errOut, 20))
+	}
+	r := readReport(t, report)
+	if c := r.Counts; c.Manifests != 9 || c.Signatures != 12 || c.Duplicates != 6 || c.Failed != 0 {
+		t.Errorf("counts = %+v; want 9 signings (12 signatures: 6 by team in cosign, 3 by team in sigstore-bundle, 3 by release), 6 duplicates", c)
+	}
+	var keyed int
+	for _, m := range r.Manifests {
+		if strings.Contains(m.Key, "object=release") {
+			keyed++
+			if !strings.HasPrefix(m.Reference, repo+":v1") {
+				t.Errorf("%s (%s) is reported under the release key; only v1 asked for it", m.Name(), m.Reference)
+			}
+		}
+	}
+	if keyed != 3 {
+		t.Errorf("%d report entries name the release key; want v1's 3 manifests", keyed)
+	}
+
+	// v1 verifies with both keys (its .sig holds both signatures), v2
+	// with the run's key in both formats and not with the release key.
+	mustSignet(t, "verify", "--key", tok.URI("release"), repo+":v1")
+	mustSignet(t, "verify", "--key", tok.URI("team"), repo+":v1")
+	mustSignet(t, "verify", "--key", tok.URI("team"), "--format", "cosign,sigstore-bundle", repo+":v2")
+	if _, _, code := signet(t, "verify", "--key", tok.URI("release"), repo+":v2"); code != 2 {
+		t.Errorf("v2 verified with the release key (exit %d); no entry asked for it", code)
+	}
+	for d, n := range sigLayers(t, reg.Host, []seeded{{repo: "twice/app", index: v1Index, children: v1Children}}) {
+		if n != 2 {
+			t.Errorf("%s has %d signature layers; want 2, one per key", d, n)
+		}
+	}
+	pub := writeFile(t, "release.pub", mustSignet(t, "keys", "public", "--key", tok.URI("release")))
+	cmd := exec.Command(testenv.Tool(t, "cosign-v2"), "verify", "--key", pub, "--insecure-ignore-tlog=true",
+		"--allow-http-registry", "--allow-insecure-registry", repo+"@"+v1Index.String())
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("cosign verify of v1 with the release key: %v\n%s", err, b)
 	}
 }
 

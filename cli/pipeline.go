@@ -123,7 +123,12 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 		defaultKey = os.Getenv("SIGNET_KEY")
 	}
 
-	plan, err := batch.NewPlanner(reg, f.workers).Plan(ctx, targets)
+	// Planned for signing: a manifest two catalog entries reach with two
+	// keys is signed with both, and with one key in every format either
+	// entry asks for.
+	plan, err := batch.NewPlanner(reg, f.workers).
+		Signing(batch.Settings{Key: defaultKey, Formats: f.formats, Attest: f.attest}).
+		Plan(ctx, targets)
 	if err != nil {
 		return err
 	}
@@ -266,13 +271,14 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	if err := f.github.finish(g.stdout, report, f.report); err != nil {
 		return err
 	}
+	code := report.ExitCode() // also brings Counts.Unfinished up to date
 	c := report.Counts
 	fmt.Fprintf(g.stdout, "%d manifests (%d indexes): %d signatures written, %d already present, %d from journal, %d failed, %d targets not planned\n",
 		c.Manifests, c.Indexes, c.Signatures, c.Present, c.FromJournal, c.Failed, c.PlanFailures)
 	if ctx.Err() != nil {
 		return failedErr("interrupted: %d manifests not started; rerun with the same --journal to finish", c.Unfinished)
 	}
-	if report.ExitCode() != 0 {
+	if code != 0 {
 		return failedErr("%d manifests failed and %d targets could not be planned (listed above and in the report)", c.Failed, c.PlanFailures)
 	}
 	return nil

@@ -351,7 +351,7 @@ func describe(what string, err error) string {
 // checkOutcome adapts a check for the progress display, which counts
 // outcomes and failures.
 func checkOutcome(c batch.Check) batch.Outcome {
-	o := batch.Outcome{Item: c.Item, Format: "verify"}
+	o := batch.Outcome{Item: c.Item, Format: batch.CheckFormat}
 	if c.Status == batch.VerdictBlocked {
 		o.Err = errors.New(strings.Join(c.Problems, "; "))
 	}
