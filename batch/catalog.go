@@ -317,12 +317,13 @@ func (p *catalogParser) parseStructured(data []byte) {
 }
 
 // syntaxError reports a syntax error at the best line available. yaml.v3
-// stops at the first syntax error, and names the line of the construct it
-// was parsing, often a line before the mistake; for JSON, encoding/json
-// gives the exact offset, and for a tab in the indentation (the classic
-// YAML mistake) the first such line is the culprit.
+// stops at the first syntax error and names the start of the construct it
+// was parsing, often lines before the mistake, so the line is where it
+// stopped (yamlnode.ErrorLineIn); for JSON, encoding/json gives the exact
+// offset, and for a tab in the indentation (the classic YAML mistake) the
+// first such line is the culprit.
 func (p *catalogParser) syntaxError(data []byte, err error) {
-	line, msg := yamlnode.ErrorLine(err)
+	line, msg := yamlnode.ErrorLineIn(data, err)
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
 		var v any
 		var se *json.SyntaxError

@@ -325,6 +325,29 @@ func TestScrubPIN(t *testing.T) {
 	}
 }
 
+// TestParseCatalogYAMLSyntaxLine: a YAML syntax error names the line where
+// the parser stopped, counted from 1 (yaml.v3 prints a parser error's line
+// counted from 0, and that of the construct's start, not of the mistake).
+func TestParseCatalogYAMLSyntaxLine(t *testing.T) {
+	tests := []struct{ in, want string }{
+		// Line 3's key is not indented under line 2's list item.
+		{"images:\n  - ref: ghcr.io/a/b:v1\n  key: k\n",
+			"cat.yaml:3: syntax error: did not find expected '-' indicator (in the list that starts at line 2)"},
+		// Line 4 opens a list it does not close.
+		{"images:\n  - ghcr.io/a/b:v1\n  - ref: ghcr.io/a/c:v1\n    formats: [cosign\n  - ghcr.io/a/d:v1\n",
+			"cat.yaml:4: syntax error: did not find expected ',' or ']'"},
+		// Line 4 is indented one space.
+		{"defaults:\n  key: cosign.key\n  formats: [cosign]\n images:\n  - ghcr.io/a/b:v1\n",
+			"cat.yaml:4: syntax error: did not find expected key"},
+	}
+	for _, tt := range tests {
+		_, err := ParseCatalog(strings.NewReader(tt.in), "cat.yaml")
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("ParseCatalog(%q) = %v; want %q...", tt.in, err, tt.want)
+		}
+	}
+}
+
 func TestMatchGlob(t *testing.T) {
 	tests := []struct {
 		pattern, s string

@@ -79,14 +79,14 @@ func (p *parser) decode(data []byte) *yaml.Node {
 			p.errorf(nil, "", "empty policy: want apiVersion: %s, kind and trust or signing rules", APIVersion)
 			return nil
 		}
-		p.yamlErr(err)
+		p.yamlErr(data, err)
 		return nil
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		p.yamlErr(err)
+		p.yamlErr(data, err)
 		return nil
 	default:
 		p.errorf(&extra, "", "a policy file holds one YAML document; use kind: Policy to hold trust and signing rules together")
@@ -99,8 +99,8 @@ func (p *parser) decode(data []byte) *yaml.Node {
 	return doc.Content[0]
 }
 
-func (p *parser) yamlErr(err error) {
-	line, msg := yamlnode.ErrorLine(err)
+func (p *parser) yamlErr(data []byte, err error) {
+	line, msg := yamlnode.ErrorLineIn(data, err)
 	if strings.Contains(msg, "alias") || strings.Contains(msg, "did not find expected alphabetic or numeric character") {
 		msg += ` (a value starting with '*' must be quoted: "*")`
 	}

@@ -384,3 +384,16 @@ func TestFingerprintPEM(t *testing.T) {
 		t.Error("FingerprintPEM(no PEM) = nil error")
 	}
 }
+
+// TestParseYAMLSyntaxLine: a YAML syntax error names the policy line where
+// the parser stopped, counted from 1 (yaml.v3 counts a parser error's line
+// from 0).
+func TestParseYAMLSyntaxLine(t *testing.T) {
+	// Line 5 opens a list it does not close.
+	text := "apiVersion: signet.dev/v1\nkind: TrustPolicy\ntrust:\n  - name: prod\n    scopes: [\"r.io/team/*\"\n    level: enforce\n"
+	_, err := Parse(context.Background(), []byte(text), "policy.yaml")
+	want := "policy.yaml:5: error: invalid YAML: did not find expected ',' or ']'"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Parse() = %v; want %q...", err, want)
+	}
+}
