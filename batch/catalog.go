@@ -533,6 +533,9 @@ func (p *catalogParser) settings(f map[string]*yaml.Node, s *Settings) {
 	}
 	if n := f["formats"]; n != nil {
 		s.Formats = p.stringList(n, "formats")
+		if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+			p.add(n.Line, "formats: empty list signs nothing; name at least one of %s, or leave formats out for the run's", strings.Join(knownFormats, ", "))
+		}
 		seen := map[string]bool{}
 		for _, fm := range s.Formats {
 			switch {
@@ -546,6 +549,11 @@ func (p *catalogParser) settings(f map[string]*yaml.Node, s *Settings) {
 	}
 	if n := f["attest"]; n != nil {
 		s.Attest = p.stringList(n, "attest")
+		if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+			// "attest: []" opts the entry out of the defaults' and the
+			// run's attestations: empty, but not nil (which inherits).
+			s.Attest = []string{}
+		}
 	}
 }
 

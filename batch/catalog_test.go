@@ -1,10 +1,12 @@
 package batch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -160,6 +162,11 @@ func TestParseCatalogProblems(t *testing.T) {
 		file: "c.txt",
 		in:   "",
 		want: []string{"c.txt: the catalog lists no images"},
+	}, {
+		name: "an empty formats list",
+		file: "c.yaml",
+		in:   "images:\n  - ref: ghcr.io/acme/app:1\n    formats: []\n",
+		want: []string{"c.yaml:3: formats: empty list signs nothing"},
 	}, {
 		name: "empty images",
 		file: "c.yaml",
@@ -345,6 +352,37 @@ func TestParseCatalogYAMLSyntaxLine(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("ParseCatalog(%q) = %v; want %q...", tt.in, err, tt.want)
 		}
+	}
+}
+
+// TestTargetsAttestOptOut: "attest: []" gives an entry no attestation
+// whatever the defaults say; leaving attest out inherits them.
+func TestTargetsAttestOptOut(t *testing.T) {
+	cat, err := ParseCatalog(strings.NewReader(`defaults:
+  attest: [provenance]
+images:
+  - ghcr.io/acme/app:1
+  - ref: ghcr.io/acme/app:2
+    attest: []
+  - ref: ghcr.io/acme/app:3
+    attest: [sbom]
+`), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, fails := cat.Targets(context.Background(), nil, 1)
+	if len(fails) > 0 || len(targets) != 3 {
+		t.Fatalf("Targets = %v, %v; want 3 targets", targets, fails)
+	}
+	for i, want := range [][]string{{"provenance"}, {}, {"sbom"}} {
+		if got := targets[i].Settings.Attest; got == nil || !slices.Equal(got, want) {
+			t.Errorf("%s: attest = %#v; want %#v", targets[i].Ref, got, want)
+		}
+	}
+	// The planner keeps the opt-out against the run's own attestations.
+	p := (&Planner{}).Signing(Settings{Attest: []string{"provenance"}})
+	if got := p.effective(&targets[1].Settings).Attest; len(got) != 0 {
+		t.Errorf("planned attestations for the opted-out entry: %v; want none", got)
 	}
 }
 

@@ -82,7 +82,7 @@ func (c *Catalog) merge(e Entry) (Settings, bool) {
 	if len(e.Formats) > 0 {
 		s.Formats = e.Formats
 	}
-	if len(e.Attest) > 0 {
+	if e.Attest != nil { // "attest: []" is an entry's way to ask for none
 		s.Attest = e.Attest
 	}
 	recursive := true

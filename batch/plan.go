@@ -35,7 +35,9 @@ type Target struct {
 	Settings Settings
 }
 
-// Settings are what a catalog entry may override per image.
+// Settings are what a catalog entry may override per image. Empty values
+// leave the run's own, except Attest: nil does, an empty list asks for no
+// attestation ("attest: []").
 type Settings struct {
 	Key     string   `json:"key,omitempty" yaml:"key,omitempty"`
 	Formats []string `json:"formats,omitempty" yaml:"formats,omitempty"`
@@ -240,7 +242,7 @@ func (p *Planner) effective(s *Settings) Settings {
 	if len(s.Formats) > 0 {
 		e.Formats = s.Formats
 	}
-	if len(s.Attest) > 0 {
+	if s.Attest != nil { // empty, not nil: none, whatever the run's
 		e.Attest = s.Attest
 	}
 	return e

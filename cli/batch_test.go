@@ -743,6 +743,7 @@ images:
   - ref: %s/%s:%s
     key: "%s"
     formats: [cosign, sigstore-bundle]
+    attest: []
   - ref: %s/%s:%s
     recursive: false
 `, reg.Host, imgs[0].repo, imgs[0].tag,
@@ -756,6 +757,11 @@ images:
 	}
 	if !strings.Contains(out, "[cosign,sigstore-bundle]") {
 		t.Errorf("dry run does not show the entry's formats:\n%s", out)
+	}
+	// --attest applies to every entry but the one with "attest: []".
+	out = mustSignet(t, "batch", "--catalog", cat, "--key", tok.URI("release"), "--attest", "provenance", "--dry-run")
+	if n, m := strings.Count(out, "[cosign,provenance]"), strings.Count(out, "[cosign,sigstore-bundle]"); n != want-1-len(imgs[1].children) || m != 1+len(imgs[1].children) {
+		t.Errorf("dry run with --attest: %d manifests attested, %d not; want all but the opted-out entry's %d:\n%s", n, m, 1+len(imgs[1].children), out)
 	}
 	for m, n := range sigLayers(t, reg.Host, imgs) {
 		if n != 0 {

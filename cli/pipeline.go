@@ -326,7 +326,7 @@ func (f *runFlags) attestOf(it batch.Item) []string {
 	if it.AttestationManifest {
 		return nil
 	}
-	if it.Settings != nil && len(it.Attest) > 0 {
+	if it.Settings != nil && it.Attest != nil { // empty: the entry asked for none
 		return it.Attest
 	}
 	return f.attest
