@@ -8,11 +8,14 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // This file holds thin fronts for real registries: each passes requests
@@ -166,4 +169,52 @@ func cutLast(s string) (string, string, bool) {
 		return s, "", false
 	}
 	return s[:i], s[i+1:], true
+}
+
+// pagedReferrers is go-containerregistry's registry with the referrers API,
+// answering a referrers listing in two pages, as registries with many
+// referrers do: the first referrer, with a Link to a second page, then the
+// others. second writes the second page's answer given the real one (an
+// index of the other referrers), so a test can turn it into a failure. It
+// returns the host and a count of requests for a referrers tag
+// (…/manifests/sha256-…), which a registry with the API is never asked.
+func pagedReferrers(t testing.TB, second func(w http.ResponseWriter, rest []byte)) (string, *atomic.Int64) {
+	inner := memHandler(true)
+	tagReads := &atomic.Int64{}
+	host := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/manifests/sha256-") {
+			tagReads.Add(1)
+		}
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/referrers/") {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		page := r.URL.Query().Get("page")
+		q := r.URL.Query()
+		q.Del("page")
+		r.URL.RawQuery = q.Encode()
+		rec := httptest.NewRecorder()
+		inner.ServeHTTP(rec, r)
+		var idx v1.IndexManifest
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &idx) != nil || len(idx.Manifests) < 2 {
+			t.Errorf("pagedReferrers: the registry's listing = %d %q; want an index of 2 or more", rec.Code, rec.Body)
+			http.Error(w, "front misused", http.StatusInternalServerError)
+			return
+		}
+		// The registry lists referrers in no fixed order; the two pages
+		// come from two listings, so they are split in digest order.
+		slices.SortFunc(idx.Manifests, func(a, b v1.Descriptor) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
+		first, rest := idx, idx
+		first.Manifests, rest.Manifests = idx.Manifests[:1], idx.Manifests[1:]
+		if page == "" {
+			q.Set("page", "2")
+			w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, q.Encode()))
+			w.Header().Set("Content-Type", string(types.OCIImageIndex))
+			json.NewEncoder(w).Encode(first)
+			return
+		}
+		b, _ := json.Marshal(rest)
+		second(w, b)
+	}))
+	return host, tagReads
 }

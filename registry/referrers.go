@@ -27,10 +27,26 @@ const maxReferrerPages = 100
 // and so is a 200 that is not an OCI image index. A 404 NAME_UNKNOWN means
 // the repository does not exist, which says nothing about the API: it is
 // returned as an error (IsNotFound) with supported false.
+//
+// Only the first page can say "unsupported". Once it has answered with an
+// index, any failure on a later page (a 404 included, say for an expired
+// pagination cursor) is returned as an error with supported true: the API
+// is there, and the tag holds nothing on such a registry, so a caller that
+// fell back to it would take a failed listing for an empty one.
 func (c *Client) Referrers(ctx context.Context, repo name.Repository, subject v1.Hash, artifactType string) (idx *v1.IndexManifest, supported bool, err error) {
+	idx, supported, page, err := c.referrers(ctx, repo, subject, artifactType)
+	if err != nil && page > 0 {
+		return nil, true, fmt.Errorf("reading referrers page %d: %w", page+1, err)
+	}
+	return idx, supported, err
+}
+
+// referrers is Referrers without the rule for later pages; page is the
+// (0-based) page it stopped at.
+func (c *Client) referrers(ctx context.Context, repo name.Repository, subject v1.Hash, artifactType string) (idx *v1.IndexManifest, supported bool, page int, err error) {
 	hc, err := c.pullClient(ctx, repo)
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	var query url.Values
 	if artifactType != "" {
@@ -39,46 +55,46 @@ func (c *Client) Referrers(ctx context.Context, repo name.Repository, subject v1
 	next := c.endpoint(repo.Registry, repoPath(repo, "referrers", subject.String()), query)
 	idx = &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
 	seen := map[string]bool{}
-	for page := 0; next != ""; page++ {
+	for ; next != ""; page++ {
 		if page >= maxReferrerPages || seen[next] {
-			return nil, false, fmt.Errorf("listing referrers of %s in %s: pagination ran past %d pages or looped", subject, repo, page)
+			return nil, false, page, fmt.Errorf("listing referrers of %s in %s: pagination ran past %d pages or looped", subject, repo, page)
 		}
 		seen[next] = true
 		u := next
 		resp, err := c.do(ctx, hc, http.MethodGet, u, nil, map[string]string{"Accept": string(types.OCIImageIndex)})
 		if err != nil {
-			return nil, false, err
+			return nil, false, page, err
 		}
 		switch resp.StatusCode {
 		case http.StatusOK:
 		case http.StatusNotFound:
 			e := responseError(http.MethodGet, u, resp)
 			if page > 0 || e.Code == "NAME_UNKNOWN" {
-				return nil, false, e
+				return nil, false, page, e
 			}
-			return nil, false, nil
+			return nil, false, page, nil
 		default:
-			return nil, false, responseError(http.MethodGet, u, resp)
+			return nil, false, page, responseError(http.MethodGet, u, resp)
 		}
 		if mediaType(resp.Header.Get("Content-Type")) != string(types.OCIImageIndex) {
 			discard(resp)
 			if page > 0 {
-				return nil, false, fmt.Errorf("GET %s: referrers page is %q, not an OCI image index", redactURL(u), resp.Header.Get("Content-Type"))
+				return nil, false, page, fmt.Errorf("GET %s: referrers page is %q, not an OCI image index", redactURL(u), resp.Header.Get("Content-Type"))
 			}
-			return nil, false, nil
+			return nil, false, page, nil
 		}
 		link, err := nextLink(resp)
 		if err != nil {
 			resp.Body.Close()
-			return nil, false, fmt.Errorf("GET %s: %w", redactURL(u), err)
+			return nil, false, page, fmt.Errorf("GET %s: %w", redactURL(u), err)
 		}
 		body, err := readLimited(http.MethodGet, u, resp, "referrers index", MaxManifestSize)
 		if err != nil {
-			return nil, false, err
+			return nil, false, page, err
 		}
 		im, err := v1.ParseIndexManifest(bytes.NewReader(body))
 		if err != nil {
-			return nil, false, fmt.Errorf("GET %s: decoding referrers index: %w", redactURL(u), err)
+			return nil, false, page, fmt.Errorf("GET %s: decoding referrers index: %w", redactURL(u), err)
 		}
 		for _, d := range im.Manifests {
 			if artifactType == "" || d.ArtifactType == artifactType {
@@ -87,7 +103,7 @@ func (c *Client) Referrers(ctx context.Context, repo name.Repository, subject v1
 		}
 		next = link
 	}
-	return idx, true, nil
+	return idx, true, page, nil
 }
 
 // ReferrersTag returns the tag that holds digest's referrers index on

@@ -198,11 +198,19 @@ func (c *Client) readReferrersTag(ctx context.Context, tag name.Tag) (*v1.IndexM
 // No referrers at all is an empty list, not an error.
 func (c *Client) ListReferrers(ctx context.Context, repo name.Repository, subject v1.Hash, artifactType string) ([]v1.Descriptor, error) {
 	idx, supported, err := c.Referrers(ctx, repo, subject, artifactType)
-	if err != nil && !IsNotFound(err) {
-		return nil, fmt.Errorf("listing referrers of %s: %w", subject, err)
-	}
-	if err == nil && supported {
+	switch {
+	case err == nil && supported:
 		return idx.Manifests, nil
+	case err == nil:
+		// No referrers API: the tag holds the index.
+	case supported || !IsNotFound(err):
+		// supported with an error is a later page failing on a registry
+		// whose API answered the first: its referrers are not in the tag,
+		// and falling back would turn a failed listing into an empty one.
+		return nil, fmt.Errorf("listing referrers of %s: %w", subject, err)
+	default:
+		// The repository is unknown (404 NAME_UNKNOWN on the first page);
+		// the tag read below finds nothing either, an empty list.
 	}
 	tagIdx, _, err := c.readReferrersTag(ctx, repo.Tag(ReferrersTag(subject)))
 	if err != nil {

@@ -8,10 +8,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
 )
 
@@ -33,7 +35,8 @@ func NewFormat(store *Store, key signature.Signer, certPEM, chainPEM []byte) *Fo
 func (f *Format) Name() string { return "cosign" }
 
 // Sign signs s and appends the signature to its .sig tag, unless the tag
-// already holds a signature by the same key for the same manifest.
+// already holds a signature by the same key, carrying the same certificate
+// if f has one, for the same manifest (Store.SameKey).
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
 	l, err := Sign(ctx, f.key, s.Identity, s.Digest, f.certPEM, f.chainPEM)
 	if err != nil {
@@ -62,21 +65,31 @@ func NewVerifier(store *Store, trust signature.Trust) *Verifier {
 // certificate (cosign's certificate and chain annotations) that trust
 // accepts. The error says why not: no signature at all, signatures by other
 // keys only, a tampered payload, or a signature copied from another
-// manifest.
+// manifest. When a layer could not be read for a reason that says nothing
+// about the layer (the registry failing), and no other layer verifies, the
+// error is not a *signature.VerifyError: s could not be checked.
 func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*SimpleSigning, error) {
+	tag := Tag(s.Digest, SignatureSuffix)
 	att, err := v.store.Fetch(ctx, s.Repo, s.Digest, SignatureSuffix)
 	if err != nil {
 		return nil, err
 	}
 	if att == nil || len(att.Layers) == 0 {
 		return nil, &signature.VerifyError{Subject: s, Format: "cosign", Reason: signature.ReasonUnsigned,
-			Err: fmt.Errorf("no cosign signature: tag %s does not exist", Tag(s.Digest, SignatureSuffix))}
+			Err: fmt.Errorf("no cosign signature: tag %s does not exist", tag)}
 	}
 	// Any valid layer passes, as in cosign and podman; otherwise report the
 	// most telling failure: a layer that verifies with the key but is bound
 	// to another manifest beats a tampered one, which beats a foreign key.
-	var best error
-	bestRank := -1
+	// A layer whose payload cannot be read is skipped, as cosign does: it
+	// must not hide a valid layer after it.
+	var (
+		best       error
+		bestReason signature.Reason
+		bestRank   = -1
+		bestAt     = -1
+		unread     []readFailure
+	)
 	for i := range att.Layers {
 		l := &att.Layers[i]
 		if l.MediaType != SimpleSigningMediaType {
@@ -88,23 +101,72 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*SimpleSign
 		if l.Payload == nil {
 			guessPayload(l, Payload(s.Identity, s.Digest, nil), Payload(s.Repo.Name(), s.Digest, nil))
 		}
-		if err := v.store.FetchPayload(ctx, s.Repo, l); err != nil {
+		var p *SimpleSigning
+		err := v.store.FetchPayload(ctx, s.Repo, l)
+		switch {
+		case err == nil:
+			if p, err = v.verifyLayer(*l, s.Digest); err == nil {
+				return p, nil
+			}
+		case ctx.Err() != nil:
 			return nil, err
+		case !payloadFault(err):
+			unread = append(unread, readFailure{at: i, err: err})
+			continue
+		default:
+			unread = append(unread, readFailure{at: i, err: err, fault: true})
+			cause := errMalformed
+			if errors.Is(err, registry.ErrDigestMismatch) {
+				cause = errTampered
+			}
+			err = fmt.Errorf("layer %s: %w: %w", l.Digest, cause, err)
 		}
-		p, err := v.verifyLayer(*l, s.Digest)
-		if err == nil {
-			return p, nil
+		if reason, rank := classify(err); rank > bestRank {
+			best, bestReason, bestRank, bestAt = err, reason, rank, i
 		}
-		reason, rank := classify(err)
-		if rank > bestRank {
-			best, bestRank = &signature.VerifyError{Subject: s, Format: "cosign", Reason: reason, Err: err}, rank
+	}
+	var unchecked []error
+	var others []string // unreadable layers best does not already name
+	for _, f := range unread {
+		switch {
+		case !f.fault:
+			unchecked = append(unchecked, f.err)
+		case f.at != bestAt:
+			others = append(others, f.err.Error())
 		}
+	}
+	if len(unchecked) > 0 {
+		// The unread layer may be the valid one: no verdict, and no
+		// *signature.VerifyError, so that a registry outage is not taken
+		// for an unsigned or untrusted image.
+		err := fmt.Errorf("checking %s in %s: could not read %d of its %d layers: %w",
+			tag, s.Repo, len(unread), len(att.Layers), joinErrors(unchecked))
+		if len(others) > 0 {
+			err = fmt.Errorf("%w; %s", err, strings.Join(others, "; "))
+		}
+		if best != nil {
+			// %v, not %w: the verdict on the other layers must not make
+			// this error pass for one (signature.ErrMismatch and the like).
+			err = fmt.Errorf("%w; of the other layers none verifies: %v", err, best)
+		}
+		return nil, err
 	}
 	if best == nil {
-		best = &signature.VerifyError{Subject: s, Format: "cosign", Reason: signature.ReasonUnsigned,
-			Err: fmt.Errorf("%s holds no simple-signing layer", Tag(s.Digest, SignatureSuffix))}
+		return nil, &signature.VerifyError{Subject: s, Format: "cosign", Reason: signature.ReasonUnsigned,
+			Err: fmt.Errorf("%s holds no simple-signing layer", tag)}
 	}
-	return nil, best
+	if len(others) > 0 {
+		best = fmt.Errorf("%w; could not read %d other layer(s): %s", best, len(others), strings.Join(others, "; "))
+	}
+	return nil, &signature.VerifyError{Subject: s, Format: "cosign", Reason: bestReason, Err: best}
+}
+
+// readFailure is a layer whose payload could not be read. fault is true
+// when the layer itself is to blame (see payloadFault).
+type readFailure struct {
+	at    int
+	err   error
+	fault bool
 }
 
 // verifyLayer tries every trusted key, then the layer's own certificate

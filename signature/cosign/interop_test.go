@@ -3,6 +3,7 @@ package cosign_test
 import (
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"github.com/signet-project/signet/internal/testenv"
 	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
+	"github.com/signet-project/signet/signature/certs"
 	"github.com/signet-project/signet/signature/cosign"
 )
 
@@ -273,5 +275,95 @@ func TestPodmanDocsPolicy(t *testing.T) {
 	}
 	if out, err := run(tr.Host + "/prod/unsigned:1.0"); err == nil || !strings.Contains(out, `"allowed":false`) {
 		t.Errorf("documented policy admitted an unsigned image (%v):\n%s", err, out)
+	}
+}
+
+// TestSameKeyCosignCertificate has the real cosign sign with a key and a
+// certificate for it (v2, and v3 in legacy mode), then signet sign with the
+// same key: with the certificate and chain cosign stored it finds cosign's
+// layer and writes nothing; with a renewed certificate it appends, and
+// cosign still verifies the result.
+func TestSameKeyCosignCertificate(t *testing.T) {
+	ctx := context.Background()
+	tr := testenv.DockerRegistry(t)
+	reg, err := registry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := testenv.NewKey(t)
+	root, err := certs.NewRootCA(testenv.NewKey(t), pkix.Name{CommonName: "interop root"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, c2 := issue(t, root, key, "signer"), issue(t, root, key, "signer")
+	dir := t.TempDir()
+	der, err := x509.MarshalPKCS8PrivateKey(key.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"key.pem":   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		"cert.pem":  c1.cert,
+		"chain.pem": c1.chain,
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, bin := range []string{testenv.Tool(t, "cosign-v2"), testenv.Tool(t, "cosign-v3")} {
+		t.Run(filepath.Base(bin), func(t *testing.T) {
+			imp := exec.Command(bin, "import-key-pair", "--key", filepath.Join(dir, "key.pem"), "--output-key-prefix", filepath.Join(dir, "imported"+string(rune('2'+i))))
+			imp.Env = cosignEnv(t)
+			if out, err := imp.CombinedOutput(); err != nil {
+				t.Fatalf("cosign import-key-pair: %v\n%s", err, out)
+			}
+			repo := "certdedupe/v" + string(rune('2'+i))
+			testenv.SeedSingle(t, tr.Host, repo, "v1")
+			s := subject(t, reg, tr.Host+"/"+repo+":v1")
+			args := []string{"sign", "--key", filepath.Join(dir, "imported"+string(rune('2'+i))+".key"),
+				"--certificate", filepath.Join(dir, "cert.pem"), "--certificate-chain", filepath.Join(dir, "chain.pem"),
+				"--tlog-upload=false", "-y", "--allow-http-registry", "--allow-insecure-registry"}
+			if strings.HasSuffix(bin, "cosign-v3") {
+				args = append(args, "--new-bundle-format=false", "--use-signing-config=false")
+			}
+			sign := exec.Command(bin, append(args, s.Name().String())...)
+			sign.Env = cosignEnv(t)
+			if out, err := sign.CombinedOutput(); err != nil {
+				t.Fatalf("cosign sign: %v\n%s", err, out)
+			}
+			store := cosign.NewStore(reg)
+			att, err := store.Fetch(ctx, s.Repo, s.Digest, cosign.SignatureSuffix)
+			if err != nil || att == nil || len(att.Layers) != 1 {
+				t.Fatalf("cosign's .sig = %+v, %v; want one layer", att, err)
+			}
+			ann := att.Layers[0].Annotations
+			if ann[cosign.CertificateAnnotation] != string(c1.cert) {
+				t.Errorf("cosign's certificate annotation %q differs from the PEM signet writes %q", ann[cosign.CertificateAnnotation], c1.cert)
+			}
+			// cosign v3 in legacy mode writes an empty chain whatever
+			// --certificate-chain names (seen with v3.1.3): its layer then
+			// lacks the chain signet's carries, and by cosign's own rule
+			// does not cover it.
+			wantSkipped := ann[cosign.ChainAnnotation] == string(c1.chain)
+			if !wantSkipped {
+				t.Logf("%s wrote chain annotation %q", filepath.Base(bin), ann[cosign.ChainAnnotation])
+			}
+			if r, err := cosign.NewFormat(store, key, c1.cert, c1.chain).Sign(ctx, s); err != nil || r.Skipped != wantSkipped {
+				t.Errorf("signet Sign(cosign's key and certificate) = %+v, %v; want skipped %v", r, err, wantSkipped)
+			}
+			if r, err := cosign.NewFormat(store, key, c1.cert, []byte(ann[cosign.ChainAnnotation])).Sign(ctx, s); err != nil || !r.Skipped {
+				t.Errorf("signet Sign(cosign's key, certificate and chain) = %+v, %v; want skipped", r, err)
+			}
+			if r, err := cosign.NewFormat(store, key, c2.cert, c2.chain).Sign(ctx, s); err != nil || r.Skipped {
+				t.Fatalf("signet Sign(renewed certificate) = %+v, %v; want a new layer", r, err)
+			}
+			if out, err := cosignVerify(t, bin, writePub(t, key), s.Name().String()); err != nil {
+				t.Errorf("cosign verify after signet appended: %v\n%s", err, out)
+			}
+			if _, err := cosign.NewVerifier(store, leafTrust{c2.leaf}).Verify(ctx, s); err != nil {
+				t.Errorf("signet verify trusting the renewed certificate: %v", err)
+			}
+		})
 	}
 }

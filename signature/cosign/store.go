@@ -3,7 +3,10 @@ package cosign
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -143,7 +146,9 @@ func (s *Store) FetchPayload(ctx context.Context, repo name.Repository, l *Layer
 }
 
 // Covered decides whether an existing layer already does what a new one
-// would; Append then leaves the attachment as it is.
+// would; Append then leaves the attachment as it is. An error means the
+// layer could not be checked (its payload could not be read, say), which is
+// no answer either way.
 type Covered func(ctx context.Context, existing *Layer) (bool, error)
 
 // AppendResult says what Append did.
@@ -161,6 +166,12 @@ type AppendResult struct {
 // Append adds l to the attachment of subject, keeping every existing layer
 // (other signers' included), unless covered reports that an existing layer
 // already does the job. covered may be nil.
+//
+// A layer covered cannot check does not stop the others from being
+// checked, as one of them may cover l; but when none does, Append fails
+// rather than writes: the unchecked layer may be the very signature l
+// would repeat, and a failure that persists would otherwise add one more
+// copy on every run.
 func (s *Store) Append(ctx context.Context, repo name.Repository, subject v1.Hash, suffix string, l Layer, covered Covered) (AppendResult, error) {
 	tag := repo.Tag(Tag(subject, suffix))
 	res := AppendResult{Tag: tag}
@@ -183,15 +194,24 @@ func (s *Store) Append(ctx context.Context, repo name.Repository, subject v1.Has
 				return res, fmt.Errorf("reading %s: %w", tag, err)
 			}
 			if covered != nil {
+				var unchecked []error
 				for i := range att.Layers {
 					ok, err := covered(ctx, &att.Layers[i])
 					if err != nil {
-						return res, fmt.Errorf("checking %s for an existing signature: %w", tag, err)
+						if ctx.Err() != nil {
+							return res, fmt.Errorf("checking %s for an existing signature: %w", tag, err)
+						}
+						unchecked = append(unchecked, err)
+						continue
 					}
 					if ok {
 						res.Digest, res.Skipped, res.Layers = m.Digest, true, len(att.Layers)
 						return res, nil
 					}
+				}
+				if len(unchecked) > 0 {
+					return res, fmt.Errorf("checking %s for an existing signature: %d of %d layers could not be checked: %w",
+						tag, len(unchecked), len(att.Layers), joinErrors(unchecked))
 				}
 			}
 		}
@@ -260,13 +280,37 @@ func (s *Store) Append(ctx context.Context, repo name.Repository, subject v1.Has
 	return res, nil
 }
 
-// SameKey returns the dedupe rule for signatures: an existing simple-signing
-// layer covers the new one when it verifies with pub and vouches for
-// subject, whatever identity it names. It makes signing with the same key a
-// no-op, one signature per manifest per key, however many tags point at it.
+// SameKey returns the dedupe rule for signatures, cosign's (its
+// dupeDetector) but for the identity: an existing simple-signing layer
+// covers the new one when it carries the certificate and chain newLayer
+// carries, if any, verifies with pub and vouches for subject. The identity
+// the payload names is ignored, so a manifest is signed once per key and
+// certificate however many tags point at it.
+//
+// The certificate matters because verifiers that trust a certificate
+// rather than a bare key accept only a layer carrying one they trust:
+// after a first certificate for a key, or a renewed one, the new layer is
+// the only one that verifies, and must be written. As in cosign, the check
+// runs one way only: a new layer without a certificate is covered by one
+// with a certificate, since every verifier that checks a bare key (cosign
+// --key, podman's keyPath, signet's trusted keys) ignores the certificate
+// of a layer the key verifies; and annotations the new layer lacks, such
+// as a Rekor bundle, only add to the existing layer. Unlike cosign, a
+// missing chain annotation equals an empty one: both mean "no
+// intermediates" to every verifier.
+//
+// A layer whose payload the registry lacks, serves over MaxPayloadSize or
+// serves under another digest covers nothing, since no verifier can use it
+// either; any other failure to read it is an error (see Append).
 func (s *Store) SameKey(repo name.Repository, pub crypto.PublicKey, subject v1.Hash, newLayer Layer) Covered {
+	cert, chain := newLayer.Annotations[CertificateAnnotation], newLayer.Annotations[ChainAnnotation]
 	return func(ctx context.Context, e *Layer) (bool, error) {
+		// Everything that needs no payload first: layers of another
+		// certificate are ruled out without a request.
 		if e.MediaType != SimpleSigningMediaType || e.Signature() == "" {
+			return false, nil
+		}
+		if cert != "" && (e.Annotations[CertificateAnnotation] != cert || e.Annotations[ChainAnnotation] != chain) {
 			return false, nil
 		}
 		if e.Digest == newLayer.Digest {
@@ -276,11 +320,46 @@ func (s *Store) SameKey(repo name.Repository, pub crypto.PublicKey, subject v1.H
 			// cosign's own payload for this subject (a repository-only
 			// identity): no need to fetch it either.
 		} else if err := s.FetchPayload(ctx, repo, e); err != nil {
+			if payloadFault(err) {
+				return false, nil
+			}
 			return false, err
 		}
 		_, err := VerifyLayer(pub, *e, subject)
 		return err == nil, nil
 	}
+}
+
+// payloadFault reports whether a failure to read a layer's payload is the
+// layer's own fault, which repeating the read will not change: the blob is
+// gone, over MaxPayloadSize, or not what the layer's digest names. Any
+// other failure (the registry failing, access refused) says nothing about
+// the layer.
+func payloadFault(err error) bool {
+	return registry.IsNotFound(err) || errors.Is(err, registry.ErrTooLarge) || errors.Is(err, registry.ErrDigestMismatch)
+}
+
+// joinErrors joins errs on one line, wrapping each. Temporary registry
+// failures come first because registry.IsTemporary judges by the first
+// registry error in the chain, and a repeat is worth it when any of them
+// may pass.
+func joinErrors(errs []error) error {
+	sorted := slices.Clone(errs)
+	slices.SortStableFunc(sorted, func(a, b error) int {
+		ta, tb := registry.IsTemporary(a), registry.IsTemporary(b)
+		switch {
+		case ta == tb:
+			return 0
+		case ta:
+			return -1
+		}
+		return 1
+	})
+	args := make([]any, len(sorted))
+	for i, err := range sorted {
+		args[i] = err
+	}
+	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(sorted)), "; "), args...)
 }
 
 // attKey names an attachment tag by the subject's digest and the suffix.
