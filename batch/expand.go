@@ -21,51 +21,70 @@ type Lister interface {
 // repository entries become one target per matching tag, registry entries
 // one per tag of every matching repository. Defaults fill what an entry
 // leaves unset. An entry that cannot be expanded (unknown host, no matching
-// tag) becomes a Failure naming its catalog line; the rest go on.
+// tag) becomes a Failure naming its catalog line; the rest go on. At most
+// workers listings run at once, whatever mix of entries asks for them.
 func (c *Catalog) Targets(ctx context.Context, l Lister, workers int, opts ...name.Option) ([]Target, []Failure) {
 	if workers < 1 {
 		workers = 1
 	}
-	per := make([][]Target, len(c.Entries))
+	// First the repositories each entry lists (a registry entry's come
+	// from its catalog), then the tags of all of them in one pool: a
+	// registry entry's repositories get no pool of their own, which would
+	// multiply the requests in flight by the workers.
+	repos := make([][]string, len(c.Entries))
 	fails := make([][]Failure, len(c.Entries))
 	var g errgroup.Group
 	g.SetLimit(workers)
 	for i, e := range c.Entries {
-		settings, recursive := c.merge(e)
-		mk := func(ref string) Target {
-			return Target{Ref: ref, Source: e.Source, Recursive: recursive, Settings: settings}
-		}
 		switch {
-		case e.Ref != "":
-			per[i] = []Target{mk(e.Ref)}
 		case e.Repository != "":
-			g.Go(func() error {
-				refs, err := expandRepository(ctx, l, e.Repository, e.Tags, opts)
-				if err != nil {
-					fails[i] = []Failure{{Ref: e.Repository, Source: e.Source, Error: err.Error()}}
-					return nil
-				}
-				for _, r := range refs {
-					per[i] = append(per[i], mk(r))
-				}
-				return nil
-			})
+			repos[i] = []string{e.Repository}
 		case e.Registry != "":
 			g.Go(func() error {
-				refs, fl := expandRegistry(ctx, l, workers, e, opts)
-				for _, r := range refs {
-					per[i] = append(per[i], mk(r))
-				}
-				fails[i] = fl
+				repos[i], fails[i] = registryRepositories(ctx, l, e, opts)
 				return nil
 			})
 		}
 	}
 	_ = g.Wait()
+
+	tags := make([][][]string, len(c.Entries))
+	var mu sync.Mutex
+	for i, e := range c.Entries {
+		tags[i] = make([][]string, len(repos[i]))
+		for j, r := range repos[i] {
+			g.Go(func() error {
+				refs, err := expandRepository(ctx, l, r, e.Tags, opts)
+				if err != nil {
+					mu.Lock()
+					fails[i] = append(fails[i], Failure{Ref: r, Source: e.Source, Error: err.Error()})
+					mu.Unlock()
+				}
+				tags[i][j] = refs
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+
 	var targets []Target
 	var failures []Failure
-	for i := range c.Entries {
-		targets = append(targets, per[i]...)
+	for i, e := range c.Entries {
+		settings, recursive := c.merge(e)
+		mk := func(ref string) Target {
+			return Target{Ref: ref, Source: e.Source, Recursive: recursive, Settings: settings}
+		}
+		if e.Ref != "" {
+			targets = append(targets, mk(e.Ref))
+		}
+		for _, refs := range tags[i] {
+			for _, r := range refs {
+				targets = append(targets, mk(r))
+			}
+		}
+		// Failures in the order of the entry's repositories, whatever
+		// order the listings finished in.
+		sort.SliceStable(fails[i], func(a, b int) bool { return fails[i][a].Ref < fails[i][b].Ref })
 		failures = append(failures, fails[i]...)
 	}
 	return targets, failures
@@ -124,7 +143,9 @@ func expandRepository(ctx context.Context, l Lister, repository string, globs []
 	return refs, nil
 }
 
-func expandRegistry(ctx context.Context, l Lister, workers int, e Entry, opts []name.Option) ([]string, []Failure) {
+// registryRepositories lists the repositories of e's registry that match
+// its globs, as "host/repo", sorted.
+func registryRepositories(ctx context.Context, l Lister, e Entry, opts []name.Option) ([]string, []Failure) {
 	reg, err := name.NewRegistry(e.Registry, opts...)
 	if err != nil {
 		return nil, []Failure{{Ref: e.Registry, Source: e.Source, Error: fmt.Sprintf("parsing registry %q: %v", e.Registry, err)}}
@@ -137,37 +158,14 @@ func expandRegistry(ctx context.Context, l Lister, workers int, e Entry, opts []
 	var matched []string
 	for _, r := range repos {
 		if matchAny(e.Repositories, r) {
-			matched = append(matched, r)
+			matched = append(matched, reg.RegistryStr()+"/"+r)
 		}
 	}
 	if len(matched) == 0 {
 		return nil, []Failure{{Ref: e.Registry, Source: e.Source,
 			Error: fmt.Sprintf("no repository of %s matches %s (%d repositories)", reg, strings.Join(e.Repositories, ", "), len(repos))}}
 	}
-	per := make([][]string, len(matched))
-	var mu sync.Mutex
-	var fails []Failure
-	var g errgroup.Group
-	g.SetLimit(workers)
-	for i, r := range matched {
-		g.Go(func() error {
-			refs, err := expandRepository(ctx, l, reg.RegistryStr()+"/"+r, e.Tags, opts)
-			if err != nil {
-				mu.Lock()
-				fails = append(fails, Failure{Ref: reg.RegistryStr() + "/" + r, Source: e.Source, Error: err.Error()})
-				mu.Unlock()
-				return nil
-			}
-			per[i] = refs
-			return nil
-		})
-	}
-	_ = g.Wait()
-	var refs []string
-	for _, p := range per {
-		refs = append(refs, p...)
-	}
-	return refs, fails
+	return matched, nil
 }
 
 func matchAny(globs []string, s string) bool {

@@ -2,9 +2,12 @@ package batch
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -101,5 +104,77 @@ func TestPlanSigningPerKey(t *testing.T) {
 				t.Errorf("items %v, %d duplicates; want %v, %d", got, plan.Duplicates, tt.want, tt.duplicates)
 			}
 		})
+	}
+}
+
+// inFlight counts a Lister's concurrent calls, holding each a moment so
+// that calls allowed to overlap do.
+type inFlight struct {
+	Lister
+	mu        sync.Mutex
+	now, most int
+}
+
+func (f *inFlight) enter() func() {
+	f.mu.Lock()
+	f.now++
+	f.most = max(f.most, f.now)
+	f.mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	return func() {
+		f.mu.Lock()
+		f.now--
+		f.mu.Unlock()
+	}
+}
+
+func (f *inFlight) Tags(ctx context.Context, repo name.Repository) ([]string, error) {
+	defer f.enter()()
+	return f.Lister.Tags(ctx, repo)
+}
+
+func (f *inFlight) Catalog(ctx context.Context, reg name.Registry) ([]string, error) {
+	defer f.enter()()
+	return f.Lister.Catalog(ctx, reg)
+}
+
+// TestTargetsBoundsListings: registry entries share the catalog's pool of
+// listings rather than each opening one as large (workers² in flight).
+func TestTargetsBoundsListings(t *testing.T) {
+	reg := testenv.MemRegistry(t, false)
+	ctx := context.Background()
+	for _, r := range []string{"a/1", "a/2", "a/3", "b/1", "b/2", "b/3", "c/1", "c/2", "c/3"} {
+		if _, _, err := demo.Push(ctx, reg.Host, demo.Image{Repo: r, Tag: "v1", Platforms: []string{"linux/amd64"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client, err := registry.New(registry.WithInsecure(reg.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := ParseCatalog(strings.NewReader(fmt.Sprintf(`images:
+  - registry: %[1]s
+    repositories: ["a/*"]
+  - registry: %[1]s
+    repositories: ["b/*"]
+  - registry: %[1]s
+    repositories: ["c/*"]
+  - repository: %[1]s/a/1
+`, reg.Host)), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &inFlight{Lister: client}
+	targets, fails := cat.Targets(ctx, l, 2)
+	if len(fails) > 0 || len(targets) != 10 {
+		t.Fatalf("Targets = %d targets, failures %v; want 10 (9 repositories, one twice)", len(targets), fails)
+	}
+	if l.most > 2 {
+		t.Errorf("%d listings in flight at once; want at most the 2 workers", l.most)
+	}
+	for i, want := range []string{"/a/1:v1", "/a/2:v1", "/a/3:v1", "/b/1:v1"} {
+		if !strings.HasSuffix(targets[i].Ref, want) {
+			t.Errorf("target %d = %s; want …%s (entries in catalog order, repositories sorted)", i, targets[i].Ref, want)
+		}
 	}
 }
