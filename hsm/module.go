@@ -266,6 +266,12 @@ type token struct {
 	anchor pkcs11.SessionHandle
 	pin    *[]byte // the PIN that logged in, for re-logins; pointer keeps it out of %v
 	pinErr error   // a PIN failure; sticky so that no further attempt is made
+	// released is set when the last key on the token lets go of it. After
+	// that the anchor is closed and the module may be finalised and
+	// unloaded, where any call would crash the process; a late caller must
+	// get an error instead, and must not open an anchor (and a login) that
+	// nobody would close.
+	released bool
 }
 
 // openToken returns the shared state of the token in ti's slot, opening
@@ -296,6 +302,7 @@ func (t *token) release() {
 	delete(t.mod.tokens, t.slot)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.released = true
 	// Closing the last session logs the application out of the token.
 	_ = t.mod.ctx.CloseSession(t.anchor)
 	if t.pin != nil {
@@ -307,6 +314,9 @@ func (t *token) release() {
 // anchorLocked returns a working anchor session, reopening it when the
 // module reports it gone. t.mu must be held.
 func (t *token) anchorLocked() (pkcs11.SessionHandle, pkcs11.SessionInfo, error) {
+	if err := t.usableLocked(); err != nil {
+		return 0, pkcs11.SessionInfo{}, err
+	}
 	info, err := t.mod.ctx.GetSessionInfo(t.anchor)
 	if err == nil {
 		return t.anchor, info, nil
@@ -326,6 +336,14 @@ func (t *token) anchorLocked() (pkcs11.SessionHandle, pkcs11.SessionInfo, error)
 	return sh, info, nil
 }
 
+// usableLocked fails once the token has been released. t.mu must be held.
+func (t *token) usableLocked() error {
+	if t.released {
+		return fmt.Errorf("token %q: %w", t.label, ErrClosed)
+	}
+	return nil
+}
+
 // login logs the application in to the token unless it already is or the
 // token needs no login. getPIN is called only when a C_Login is about to be
 // made. A PIN failure is remembered and returned to every later caller
@@ -334,6 +352,9 @@ func (t *token) anchorLocked() (pkcs11.SessionHandle, pkcs11.SessionInfo, error)
 func (t *token) login(getPIN func() ([]byte, error)) (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.usableLocked(); err != nil {
+		return false, err
+	}
 	if t.pinErr != nil {
 		return false, t.pinErr
 	}

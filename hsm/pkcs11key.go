@@ -155,40 +155,69 @@ func (k *PKCS11Key) sign(ctx context.Context, mech *pkcs11.Mechanism, in []byte)
 				return nil, fmt.Errorf("%w (after replacing the session %d times on token %q)", err, maxReplacements, k.tok.label)
 			}
 		case uint(rv) == pkcs11.CKR_USER_NOT_LOGGED_IN && !relogged:
-			release(sh)
-			held = false
 			relogged = true
-			did, lerr := k.tok.login(k.getPIN)
-			if lerr != nil {
-				return nil, fmt.Errorf("logging in again after %w: %w", err, lerr)
-			}
-			if did {
-				p.relogins.Add(1)
+			if rerr := k.relogin(err, key, false); rerr != nil {
+				release(sh)
+				return nil, rerr
 			}
 		case (uint(rv) == pkcs11.CKR_KEY_HANDLE_INVALID || uint(rv) == pkcs11.CKR_OBJECT_HANDLE_INVALID) && !refound:
-			release(sh)
-			held = false
 			refound = true
 			// Tokens drop handles of private objects on logout (SoftHSM
 			// does), so a logout behind our back shows up here first.
-			did, lerr := k.tok.login(k.getPIN)
-			if lerr != nil {
-				return nil, fmt.Errorf("logging in again after %w: %w", err, lerr)
-			}
-			if did {
-				p.relogins.Add(1)
-			}
-			found, ferr := k.refind(key)
-			if ferr != nil {
-				return nil, fmt.Errorf("finding the key again after %w: %w", err, ferr)
-			}
-			if found {
-				p.refinds.Add(1)
+			if rerr := k.relogin(err, key, true); rerr != nil {
+				release(sh)
+				return nil, rerr
 			}
 		default:
 			release(sh)
 			return nil, err
 		}
+	}
+}
+
+// relogin logs in again and, with refind, looks the key up again, after
+// cause. The caller keeps its session meanwhile: Close waits for every
+// session to come back before it closes the anchor and finalises the
+// module, so the held session is what keeps both alive for these calls.
+// Once Close has begun no further step starts, so that Close is not kept
+// waiting for a login or a search whose result it is about to discard.
+func (k *PKCS11Key) relogin(cause error, old pkcs11.ObjectHandle, refind bool) error {
+	closed := func() error { return fmt.Errorf("giving up after %w: %w", cause, ErrClosed) }
+	if k.closing() {
+		return closed()
+	}
+	did, err := k.tok.login(k.getPIN)
+	if err != nil {
+		return fmt.Errorf("logging in again after %w: %w", cause, err)
+	}
+	if did {
+		k.pool.relogins.Add(1)
+	}
+	if refind {
+		if k.closing() {
+			return closed()
+		}
+		found, err := k.refind(old)
+		if err != nil {
+			return fmt.Errorf("finding the key again after %w: %w", cause, err)
+		}
+		if found {
+			k.pool.refinds.Add(1)
+		}
+	}
+	if k.closing() {
+		return closed()
+	}
+	return nil
+}
+
+// closing reports whether Close has begun on k.
+func (k *PKCS11Key) closing() bool {
+	select {
+	case <-k.pool.closed:
+		return true
+	default:
+		return false
 	}
 }
 

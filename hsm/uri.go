@@ -99,13 +99,32 @@ func ParseURI(s string) (*URI, error) {
 		}
 	}
 	if hasQuery && query != "" {
+		afterPIN := false
 		for _, part := range strings.Split(query, "&") {
 			if err := u.setAttr(part, true, seen); err != nil {
+				if afterPIN {
+					return nil, errAfterPINValue()
+				}
 				return nil, err
+			}
+			if name, _, _ := strings.Cut(part, "="); strings.EqualFold(name, "pin-value") {
+				afterPIN = true
 			}
 		}
 	}
 	return u, nil
+}
+
+// errAfterPINValue reports any malformed query attribute that follows
+// pin-value. The query is split on "&" before anything is known about the
+// PIN, so a PIN with an unencoded "&" runs on into what look like further
+// attributes; naming such an attribute, or quoting its value, could put
+// part of the PIN in an error. Parts before pin-value cannot hold the PIN
+// and keep their precise errors, hence the advice to move pin-value last.
+func errAfterPINValue() error {
+	return &URIError{Attr: "pin-value", Reason: `an attribute after it is malformed, and is not shown because it may be part of the PIN: ` +
+		`percent-encode "&" in the PIN as %26 (and "%" as %25), or put the PIN in a file and use pin-source=file:PATH instead; ` +
+		`if the PIN has no "&", move pin-value to the end of the query to see which attribute is wrong`}
 }
 
 func (u *URI) setAttr(part string, inQuery bool, seen map[string]bool) error {
@@ -142,7 +161,7 @@ func (u *URI) setAttr(part string, inQuery bool, seen map[string]bool) error {
 	val, err := pctDecode(raw)
 	if err != nil {
 		if secret {
-			return &URIError{Attr: name, Reason: "invalid percent-encoding"}
+			return &URIError{Attr: name, Reason: `invalid percent-encoding (write "%" in the PIN as %25, or use pin-source=file:PATH instead)`}
 		}
 		return &URIError{Attr: name, Reason: err.Error()}
 	}

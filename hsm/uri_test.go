@@ -111,7 +111,11 @@ func TestParseURIErrors(t *testing.T) {
 		{"pkcs11:slot-id=abc", "slot-id", "not a decimal slot number"},
 		{"pkcs11:slot-id=-1", "slot-id", "not a decimal slot number"},
 		{"pkcs11:type=secret", "type", "not one of private, public, cert, secret-key, data"},
-		{"pkcs11:token=a?pin-value=1&pin-source=/y", "pin-source", "mutually exclusive"},
+		{"pkcs11:token=a?pin-source=/y&pin-value=1", "pin-value", "mutually exclusive"},
+		{"pkcs11:token=a?pin-value=1&pin-source=/y", "pin-value", "not shown because it may be part of the PIN"},
+		{"pkcs11:token=a?module-path=%zz&pin-value=1", "module-path", `invalid percent-encoding "%zz"`},
+		{"pkcs11:token=a?tokn=b&pin-value=1", "tokn", "unknown attribute"},
+		{"pkcs11:token=a?pin-value=12%", "pin-value", "%25"},
 		{"pkcs11:module-path=/x", "module-path", "is a query attribute"},
 		{"pkcs11:token=a?object=b", "object", "is a path attribute"},
 		{"pkcs11:token=", "token", "empty value"},
@@ -188,6 +192,58 @@ func TestURINeverShowsPIN(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), pin) {
 			t.Errorf("ParseURI(<uri with PIN>) error = %v; want an error without the PIN", err)
 		}
+	}
+}
+
+// TestURIErrorAfterPINValue: the query is split on "&" before the PIN is
+// known, so a PIN with an unencoded "&" turns into further attributes. Each
+// such error must be the same fixed text, whatever the PIN holds, so that it
+// tells nothing about the PIN; a PIN written with %26 parses.
+func TestURIErrorAfterPINValue(t *testing.T) {
+	const pre = "pkcs11:token=t;object=k?module-path=/m.so&pin-value="
+	want := errAfterPINValue().Error()
+	for _, tc := range []struct{ name, pin string }{
+		{"unknown attribute", "4711&Secret=99"},
+		{"malformed attribute name", "4711&Se cret=99"},
+		{"path attribute", "4711&token=99"},
+		{"bare attribute name", "4711&module-path"},
+		{"bare fragment", "4711&Secret"},
+		{"empty part", "4711&&Secret=99"},
+		{"bad percent-encoding", "4711&module-name=%zzSecret"},
+		{"attribute given twice", "4711&module-path=Secret"},
+		{"pin-value twice", "4711&pin-value=Secret"},
+		{"pin-source as well", "4711&pin-source=Secret"},
+		{"vendor attribute then unknown", "47&x-a=1&Secret=99"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseURI(pre + tc.pin)
+			var ue *URIError
+			if !errors.As(err, &ue) {
+				t.Fatalf("ParseURI(<PIN %s>) = %v; want a *URIError", tc.name, err)
+			}
+			if err.Error() != want {
+				t.Errorf("ParseURI(<PIN %s>) error = %q; want the fixed %q", tc.name, err, want)
+			}
+			if ue.Attr != "pin-value" {
+				t.Errorf("URIError.Attr = %q; want pin-value", ue.Attr)
+			}
+			if strings.Contains(strings.ToLower(err.Error()), "secret") {
+				t.Errorf("error quotes part of the PIN: %v", err)
+			}
+		})
+	}
+	for _, w := range []string{"%26", "pin-source=file:PATH", "end of the query"} {
+		if !strings.Contains(want, w) {
+			t.Errorf("error %q does not say how to fix it (%q)", want, w)
+		}
+	}
+
+	u, err := ParseURI(pre + "4711%26Secret%3D99")
+	if err != nil {
+		t.Fatalf("ParseURI(pin-value with %%26): %v", err)
+	}
+	if pin, err := u.PIN(); err != nil || string(pin) != "4711&Secret=99" {
+		t.Errorf("PIN() = %q, %v; want the decoded PIN", pin, err)
 	}
 }
 
