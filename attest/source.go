@@ -56,6 +56,10 @@ type IndexReader interface {
 // dependencies. Leaving the index with only the environment's facts would
 // make a local build's index attestation empty, and picking one image's
 // facts would attribute that platform's dependencies alone to the index.
+// So when any image of the index has no BuildKit provenance (an index
+// merged from builds with and without it), the index gets none from its
+// images: nothing is known to be common to all of them, and the union of
+// dependencies would leave out that image's.
 //
 // Every index and attestation is read once per source, however many
 // subjects ask; a failed read is not remembered, so a retry reads again.
@@ -96,11 +100,14 @@ func (s *IndexSource) ForSubject(ctx context.Context, subj signature.Subject) (*
 		for _, img := range idx.images {
 			att, ok := idx.attestations[img.String()]
 			if !ok {
-				continue
+				return nil, nil
 			}
 			p, err := s.image(ctx, subj.Repo, img, att)
 			if err != nil {
 				return nil, err
+			}
+			if p.IsZero() {
+				return nil, nil
 			}
 			ps = append(ps, p)
 		}

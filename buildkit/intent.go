@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -261,7 +262,7 @@ func checkKey(where, v string) error {
 	if strings.Contains(strings.ToLower(v), "pin-source=") {
 		return &IntentError{Where: where, Msg: "the key names a PIN source (pin-source=): name the key by token and object only; the signer supplies the PIN"}
 	}
-	if strings.ContainsAny(v, " \t") {
+	if strings.ContainsFunc(v, unicode.IsSpace) {
 		return &IntentError{Where: where, Msg: "the key reference contains white space"}
 	}
 	return nil
@@ -276,7 +277,11 @@ func (r *SignRequest) Predicate() ([]byte, error) {
 	return b, nil
 }
 
-// ParseSignRequest decodes a SignRequestPredicate predicate.
+// ParseSignRequest decodes a SignRequestPredicate predicate. It refuses
+// anything ParseIntent would not have produced: a request is read back from
+// a registry that whoever can push there may write to, and it must not ask
+// `signet batch --pending` for more than a Dockerfile can, such as naming
+// the PIN source the signing host logs in with.
 func ParseSignRequest(predicate []byte) (*SignRequest, error) {
 	var r SignRequest
 	if err := json.Unmarshal(predicate, &r); err != nil {
@@ -285,20 +290,45 @@ func ParseSignRequest(predicate []byte) (*SignRequest, error) {
 	if len(r.Formats) == 0 {
 		return nil, fmt.Errorf("sign request names no formats")
 	}
-	for _, f := range r.Formats {
-		if !slices.Contains(policy.DefaultFormats, f) {
-			return nil, fmt.Errorf("sign request names unknown format %q", f)
-		}
-	}
-	for _, a := range r.Attest {
-		if a != ProvenanceAttest {
-			return nil, fmt.Errorf("sign request asks for unknown attestation %q", a)
-		}
-	}
-	if err := refusePIN("sign request key", r.Key); err != nil {
+	if err := checkRequested("format", r.Formats, policy.DefaultFormats); err != nil {
 		return nil, err
 	}
+	if err := checkRequested("attestation", r.Attest, []string{ProvenanceAttest}); err != nil {
+		return nil, err
+	}
+	const where = "sign request key"
+	if err := refusePIN(where, r.Key); err != nil {
+		return nil, err
+	}
+	if err := checkKey(where, r.Key); err != nil {
+		return nil, err
+	}
+	if r.Repository != "" {
+		// ParseIntent records the repository as name.Repository.Name()
+		// spells it; any other spelling was not written by the frontend.
+		repo, err := name.NewRepository(r.Repository)
+		if err != nil {
+			return nil, fmt.Errorf("sign request names repository %q: %w", r.Repository, err)
+		}
+		if repo.Name() != r.Repository {
+			return nil, fmt.Errorf("sign request names repository %q, not in its canonical form %q", r.Repository, repo.Name())
+		}
+	}
 	return &r, nil
+}
+
+// checkRequested refuses the list entries parseList would not let through:
+// unknown and repeated ones.
+func checkRequested(what string, list, known []string) error {
+	for i, s := range list {
+		if !slices.Contains(known, s) {
+			return fmt.Errorf("sign request names unknown %s %q", what, s)
+		}
+		if slices.Contains(list[:i], s) {
+			return fmt.Errorf("sign request names %s %q twice", what, s)
+		}
+	}
+	return nil
 }
 
 // Equal reports whether two requests ask for the same signatures: the same

@@ -103,6 +103,67 @@ func TestSignRequestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestParseSignRequest: --pending honours only requests the frontend could
+// have written. A request is read from a registry, so one written by hand
+// must not reach further than a Dockerfile can (a PIN source, a key that
+// is not one reference).
+func TestParseSignRequest(t *testing.T) {
+	tests := []struct {
+		name      string
+		predicate string
+		// key, when set, is also given to ParseIntent as SIGNET_KEY: the
+		// frontend must refuse it as well, or the two sides disagree.
+		key     string
+		wantErr string
+	}{
+		{name: "full", predicate: `{"formats":["cosign","notation"],"attest":["provenance"],"key":"pkcs11:token=t;object=k","repository":"127.0.0.1:5000/team/app"}`},
+		{name: "key file", predicate: `{"formats":["sigstore-bundle"],"key":"/keys/release.key"}`},
+		{name: "not JSON", predicate: `[`, wantErr: "decoding"},
+		{name: "no formats", predicate: `{}`, wantErr: "no formats"},
+		{name: "unknown format", predicate: `{"formats":["gpg"]}`, wantErr: `unknown format "gpg"`},
+		{name: "empty format", predicate: `{"formats":["cosign",""]}`, wantErr: `unknown format ""`},
+		{name: "format twice", predicate: `{"formats":["cosign","cosign"]}`, wantErr: `format "cosign" twice`},
+		{name: "unknown attestation", predicate: `{"formats":["cosign"],"attest":["sbom"]}`, wantErr: `unknown attestation "sbom"`},
+		{name: "attestation twice", predicate: `{"formats":["cosign"],"attest":["provenance","provenance"]}`, wantErr: `attestation "provenance" twice`},
+		{name: "pin value", predicate: `{"formats":["cosign"],"key":"pkcs11:object=k?pin-value=1"}`, key: "pkcs11:object=k?pin-value=1", wantErr: "carries a PIN"},
+		{
+			name:      "pin source",
+			predicate: `{"formats":["cosign"],"key":"pkcs11:token=release;object=prod?pin-source=file:/etc/signet/prod.pin"}`,
+			key:       "pkcs11:token=release;object=prod?pin-source=file:/etc/signet/prod.pin", wantErr: "names a PIN source",
+		},
+		{name: "pin source upper case", predicate: `{"formats":["cosign"],"key":"pkcs11:object=k?PIN-SOURCE=file:/p"}`, key: "pkcs11:object=k?PIN-SOURCE=file:/p", wantErr: "names a PIN source"},
+		{name: "space in key", predicate: `{"formats":["cosign"],"key":"key with space"}`, key: "key with space", wantErr: "white space"},
+		{name: "tab in key", predicate: `{"formats":["cosign"],"key":"a\tb"}`, key: "a\tb", wantErr: "white space"},
+		{name: "new line in key", predicate: `{"formats":["cosign"],"key":"pkcs11:object=k\nmodule-path=/tmp/x.so"}`, key: "pkcs11:object=k\nmodule-path=/tmp/x.so", wantErr: "white space"},
+		{name: "key padded", predicate: `{"formats":["cosign"],"key":" /keys/release.key"}`, wantErr: "white space"},
+		{name: "bad repository", predicate: `{"formats":["cosign"],"repository":"Host/UPPER"}`, wantErr: "repository"},
+		{name: "repository not canonical", predicate: `{"formats":["cosign"],"repository":"ubuntu"}`, wantErr: "canonical form"},
+		{name: "repository with tag", predicate: `{"formats":["cosign"],"repository":"127.0.0.1:5000/app:v1"}`, wantErr: "repository"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseSignRequest([]byte(tt.predicate))
+			if tt.wantErr == "" {
+				if err != nil || got == nil {
+					t.Fatalf("ParseSignRequest(%s) = %+v, %v; want a request", tt.predicate, got, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ParseSignRequest(%s) = %+v, %v; want an error containing %q", tt.predicate, got, err, tt.wantErr)
+			}
+			if strings.Contains(tt.predicate, "pin-value=1") && strings.Contains(err.Error(), "pin-value=1") {
+				t.Fatalf("ParseSignRequest() error %q repeats the PIN", err)
+			}
+			if tt.key != "" {
+				if req, err := ParseIntent("Dockerfile", []byte("FROM scratch\n"), map[string]string{ArgKey: tt.key}); err == nil {
+					t.Errorf("ParseIntent(SIGNET_KEY=%q) = %+v; the frontend writes a request --pending refuses", tt.key, req)
+				}
+			}
+		})
+	}
+}
+
 const testPolicy = `apiVersion: signet.dev/v1
 kind: Policy
 trust:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
@@ -155,4 +157,190 @@ func TestInspect(t *testing.T) {
 			t.Fatalf("Inspect() = %+v, %v; want an image without request", img, err)
 		}
 	})
+}
+
+// TestInspectBindsRequests: a sign request counts only for the image of its
+// own index that BuildKit's annotations bind its attestation manifest to,
+// and only when it is a statement about that image; an index whose images
+// do not all carry it is refused rather than signed under it.
+func TestInspectBindsRequests(t *testing.T) {
+	reg := testenv.MemRegistry(t, false)
+	client, err := registry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := &buildkit.SignRequest{Formats: []string{"cosign"}, Key: "pkcs11:token=t;object=prod"}
+
+	newImage := func(t *testing.T) (v1.Image, v1.Hash) {
+		img, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img = mutate.MediaType(img, types.OCIManifestSchema1)
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img, d
+	}
+	image := func(img v1.Image, arch string) mutate.IndexAddendum {
+		return mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}}
+	}
+	// attestation lists am as BuildKit does, bound to image bound unless
+	// that is zero.
+	attestation := func(am v1.Image, bound v1.Hash) mutate.IndexAddendum {
+		ann := map[string]string{attest.ReferenceTypeAnnotation: attest.AttestationManifestType}
+		if bound != (v1.Hash{}) {
+			ann[attest.ReferenceDigestAnnotation] = bound.String()
+		}
+		return mutate.IndexAddendum{Add: am, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"}, Annotations: ann}}
+	}
+	requestFor := func(about v1.Hash) v1.Image {
+		return attestationManifest(t, map[string][]byte{buildkit.SignRequestPredicate: statement(t, about, buildkit.SignRequestPredicate, req)})
+	}
+	withSubject := func(t *testing.T, am v1.Image, subject v1.Image) v1.Image {
+		d, err := partial.Descriptor(subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, ok := mutate.Subject(am, *d).(v1.Image)
+		if !ok {
+			t.Fatal("mutate.Subject of an image is no image")
+		}
+		return out
+	}
+
+	legit, legitD := newImage(t) // the image a request was made for
+	other, otherD := newImage(t) // an image nobody asked to sign
+	manyNames, err := json.Marshal(map[string]any{
+		"_type": "https://in-toto.io/Statement/v1",
+		"subject": []any{
+			map[string]any{"name": "pkg:docker/team/app@v1", "digest": map[string]string{"sha256": otherD.Hex}},
+			map[string]any{"name": "pkg:docker/team/app@latest", "digest": map[string]string{"sha256": otherD.Hex}},
+		},
+		"predicateType": buildkit.SignRequestPredicate,
+		"predicate":     req,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alsoOther, err := json.Marshal(map[string]any{
+		"_type": "https://in-toto.io/Statement/v1",
+		"subject": []any{
+			map[string]any{"name": "a", "digest": map[string]string{"sha256": otherD.Hex}},
+			map[string]any{"name": "b", "digest": map[string]string{"sha256": legitD.Hex}},
+		},
+		"predicateType": buildkit.SignRequestPredicate,
+		"predicate":     req,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provenanceOnly := attestationManifest(t, map[string][]byte{attest.SLSAProvenanceV1: statement(t, otherD, attest.SLSAProvenanceV1, map[string]any{})})
+
+	tests := []struct {
+		name    string
+		entries []mutate.IndexAddendum
+		wantErr error  // nil: Inspect succeeds
+		want    string // in the error, or "request" / "none" on success
+	}{
+		{
+			name:    "request copied without the reference digest",
+			entries: []mutate.IndexAddendum{image(other, "amd64"), attestation(requestFor(legitD), v1.Hash{})},
+			wantErr: ErrUnboundRequest, want: "no " + attest.ReferenceDigestAnnotation,
+		},
+		{
+			name:    "reference digest names an image the index does not list",
+			entries: []mutate.IndexAddendum{image(other, "amd64"), attestation(requestFor(legitD), legitD)},
+			wantErr: ErrUnboundRequest, want: "which the index does not list",
+		},
+		{
+			name: "reference digest names another attestation manifest",
+			entries: []mutate.IndexAddendum{image(other, "amd64"), attestation(provenanceOnly, otherD),
+				attestation(requestFor(otherD), mustDigest(t, provenanceOnly))},
+			wantErr: ErrUnboundRequest, want: "which the index does not list",
+		},
+		{
+			name:    "statement about another image",
+			entries: []mutate.IndexAddendum{image(other, "amd64"), attestation(requestFor(legitD), otherD)},
+			wantErr: ErrUnboundRequest, want: "is not about image " + otherD.String(),
+		},
+		{
+			name: "statement about this image and another",
+			entries: []mutate.IndexAddendum{image(other, "amd64"),
+				attestation(attestationManifest(t, map[string][]byte{buildkit.SignRequestPredicate: alsoOther}), otherD)},
+			wantErr: ErrUnboundRequest, want: legitD.String(),
+		},
+		{
+			name:    "artifact subject is another image",
+			entries: []mutate.IndexAddendum{image(other, "amd64"), attestation(withSubject(t, requestFor(otherD), legit), otherD)},
+			wantErr: ErrUnboundRequest, want: "subject is " + legitD.String(),
+		},
+		{
+			name:    "image without a request beside one with",
+			entries: []mutate.IndexAddendum{image(legit, "amd64"), image(other, "arm64"), attestation(requestFor(legitD), legitD)},
+			wantErr: ErrUnrequestedImages, want: otherD.String() + " (linux/arm64)",
+		},
+		{
+			name: "image with provenance only beside one with a request",
+			entries: []mutate.IndexAddendum{image(legit, "amd64"), image(other, "arm64"),
+				attestation(requestFor(legitD), legitD), attestation(provenanceOnly, otherD)},
+			wantErr: ErrUnrequestedImages, want: otherD.String(),
+		},
+		{
+			name:    "bound, artifact form",
+			entries: []mutate.IndexAddendum{image(other, "amd64"), attestation(withSubject(t, requestFor(otherD), other), otherD)},
+			want:    "request",
+		},
+		{
+			name: "bound, one subject per image name",
+			entries: []mutate.IndexAddendum{image(other, "amd64"),
+				attestation(attestationManifest(t, map[string][]byte{buildkit.SignRequestPredicate: manyNames}), otherD)},
+			want: "request",
+		},
+		{
+			// Only requests must be bound: an attestation manifest without
+			// one says nothing about signing.
+			name:    "unbound attestation manifest without a request",
+			entries: []mutate.IndexAddendum{image(other, "amd64"), attestation(provenanceOnly, v1.Hash{})},
+			want:    "none",
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+			idx = mutate.AppendManifests(idx, tt.entries...)
+			ref, err := name.ParseReference(fmt.Sprintf("%s/bind/%d:v1", reg.Host, i), name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := remote.WriteIndex(ref, idx); err != nil {
+				t.Fatal(err)
+			}
+			img, err := Inspect(ctx, client, ref, "id")
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("Inspect() = %+v, %v; want an error wrapping %q and saying %q", img, err, tt.wantErr, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Inspect() error = %v", err)
+			}
+			if got := img.Request != nil; got != (tt.want == "request") || (got && !img.Request.Equal(req)) {
+				t.Fatalf("Inspect().Request = %+v; want %s", img.Request, tt.want)
+			}
+		})
+	}
+}
+
+func mustDigest(t *testing.T, img v1.Image) v1.Hash {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
