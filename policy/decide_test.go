@@ -57,7 +57,7 @@ func TestDecideFailures(t *testing.T) {
 	}{
 		{"untrusted CA", subject, Finding{Format: "notation", Err: &signature.VerifyError{Subject: subject, Format: "notation",
 			Reason: signature.ReasonUntrustedCert, Err: untrustedCA}}, "notation: untrusted-certificate: certificate chain not trusted"},
-		{"expired leaf", subject, chainFinding("expired"), "expired at signing time"},
+		{"expired leaf", subject, chainFinding("expired"), "expired at verification time"},
 		{"wrong EKU", subject, chainFinding("server"), "lacks codeSigning"},
 		{"wrong identity", subject, chainFinding("intruder"), `identity "CN=intruder`},
 		{"revoked certificate", subject, chainFinding("leaked"), "notation: revoked: "},

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // identity is one trusted-identity pattern: "*", or distinguished-name
@@ -135,33 +136,43 @@ func trimUnescapedSpace(s string) string {
 }
 
 // unescapeDN returns the value with escapes resolved, and a regular
-// expression source for it in which unescaped '*' matches anything.
+// expression source for it in which unescaped '*' matches anything. The
+// value is gathered as bytes and quoted a literal run at a time, so that
+// multi-byte characters, written out or as "\XX" hex escapes, stay whole
+// characters in the expression.
 func unescapeDN(s string) (value, pattern string, err error) {
-	var v, p strings.Builder
+	var v, p, lit strings.Builder
+	flush := func() {
+		p.WriteString(regexp.QuoteMeta(lit.String()))
+		lit.Reset()
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '*':
 			v.WriteByte('*')
+			flush()
 			p.WriteString(".*")
+			continue
 		case c == '\\':
 			if i+1 >= len(s) {
 				return "", "", errors.New("value ends in a lone backslash")
 			}
 			if i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
 				b, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
-				v.WriteByte(byte(b))
-				p.WriteString(regexp.QuoteMeta(string([]byte{byte(b)})))
+				c = byte(b)
 				i += 2
-				continue
+			} else {
+				i++
+				c = s[i]
 			}
-			i++
-			v.WriteByte(s[i])
-			p.WriteString(regexp.QuoteMeta(string(s[i])))
-		default:
-			v.WriteByte(c)
-			p.WriteString(regexp.QuoteMeta(string(c)))
 		}
+		v.WriteByte(c)
+		lit.WriteByte(c)
+	}
+	flush()
+	if !utf8.ValidString(v.String()) {
+		return "", "", errors.New("value is not valid UTF-8 (hex escapes must spell whole UTF-8 characters)")
 	}
 	return v.String(), p.String(), nil
 }

@@ -54,10 +54,12 @@
 // # Trust
 //
 // A *Scope (one trust rule) implements signature.Trust. Keys returns the
-// trusted keys minus revoked ones. Chain accepts a certificate chain when
+// trusted keys minus revoked ones, a key listed as a certificate counting
+// as revoked when the certificate is. Chain accepts a certificate chain when
 // nothing in it is revoked (by certificate fingerprint, serial number, or
 // the leaf's key), it leads to one of the rule's roots, every certificate on
-// the path is valid at the signing time, the leaf has keyUsage
+// the path is valid now (signing times are the signer's claim: no timestamp
+// vouches for them) and at the signing time, the leaf has keyUsage
 // digitalSignature (critical) and extKeyUsage codeSigning and is not a CA,
 // and the leaf's subject matches an identity. An identity lists DN
 // attributes the subject must all have (it may have more), as notation's

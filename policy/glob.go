@@ -67,11 +67,22 @@ func compilePattern(s string) (*pattern, error) {
 	if !strings.ContainsAny(host, ".:*") && host != "localhost" {
 		return nil, fmt.Errorf("scope %q: %q is not a registry host: scopes start with the registry (docker.io/library/*, registry.example.com/team/*)", s, host)
 	}
+	if !strings.Contains(host, "*") {
+		// A host go-containerregistry refuses can be in no reference, so
+		// the scope could never match.
+		if _, err := name.NewRegistry(host); err != nil {
+			return nil, fmt.Errorf("scope %q: %q is not a valid registry host[:port]", s, host)
+		}
+	}
 	// Normalise Docker Hub the way go-containerregistry names repositories,
 	// so "docker.io/library/ubuntu" matches what a reference resolves to.
+	// It puts every one-part Docker Hub name under library/, so a one-part
+	// scope goes there too, wildcards or not, or it would match nothing:
+	// "docker.io/*" is docker.io/library/*, the official images, as
+	// "docker.io/ubuntu" is docker.io/library/ubuntu.
 	if host == "docker.io" || host == name.DefaultRegistry {
-		parts[0] = "index.docker.io"
-		if len(parts) == 2 && !strings.Contains(parts[1], "*") {
+		parts[0] = name.DefaultRegistry
+		if len(parts) == 2 && parts[1] != "**" {
 			parts = []string{parts[0], "library", parts[1]}
 		}
 	}
@@ -173,6 +184,14 @@ func normalizeRepo(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("empty image reference")
 	}
+	// go-containerregistry recognises Docker Hub (docker.io →
+	// index.docker.io, then library/ for one-part names) only in lowercase,
+	// so a host is lowercased before it parses: "Docker.io/ubuntu" must not
+	// escape every docker.io scope. The first part is a host on the same
+	// terms as go-containerregistry's: it holds '.' or ':' or is localhost.
+	if host, rest, ok := strings.Cut(s, "/"); ok && (strings.ContainsAny(host, ".:") || strings.EqualFold(host, "localhost")) {
+		s = strings.ToLower(host) + "/" + rest
+	}
 	var repo name.Repository
 	if ref, err := name.ParseReference(s); err == nil {
 		repo = ref.Context()
@@ -181,8 +200,7 @@ func normalizeRepo(s string) (string, error) {
 	} else {
 		return "", fmt.Errorf("parsing image reference %q: %w", s, err)
 	}
-	host := strings.ToLower(repo.RegistryStr())
-	return host + "/" + repo.RepositoryStr(), nil
+	return repo.RegistryStr() + "/" + repo.RepositoryStr(), nil
 }
 
 // nfa is a Thompson automaton over bytes. Edges are epsilon, one literal

@@ -66,6 +66,7 @@ func TestCompilePatternErrors(t *testing.T) {
 		"r.io/a b":                         "not allowed",
 		"team/app":                         "not a registry host",
 		"r.io/a?":                          "only '*' and '**'",
+		"r.io:abc/a":                       "not a valid registry host",
 		"r.io/" + strings.Repeat("a", 300): "at most",
 	} {
 		if _, err := compilePattern(in); err == nil || !strings.Contains(err.Error(), want) {
@@ -274,5 +275,108 @@ func TestTrustForNoScopeAndTie(t *testing.T) {
 	probs := p.Lint()
 	if err := probs.Err(); err == nil || !strings.Contains(err.Error(), "ties with scope") || !strings.Contains(err.Error(), "both match r.io/") {
 		t.Errorf("Lint() = %v; want a tie with an example repository", err)
+	}
+}
+
+// go-containerregistry puts every one-part Docker Hub name under library/,
+// so a one-part Docker Hub scope means the same, wildcards included; and a
+// host in any case is the same host.
+func TestDockerHubScopes(t *testing.T) {
+	tests := []struct {
+		scope string
+		norm  string
+		match []string
+		miss  []string
+	}{
+		{scope: "docker.io/*", norm: "index.docker.io/library/*",
+			match: []string{"ubuntu", "ubuntu:24.04", "docker.io/ubuntu", "docker.io/library/ubuntu", "index.docker.io/ubuntu",
+				"Docker.io/ubuntu", "DOCKER.IO/library/alpine:3"},
+			miss: []string{"bitnami/nginx", "docker.io/bitnami/nginx", "ghcr.io/ubuntu", "docker.io/library/a/b"}},
+		{scope: "index.docker.io/*", norm: "index.docker.io/library/*", match: []string{"alpine"}, miss: []string{"bitnami/nginx"}},
+		{scope: "docker.io/ubuntu*", norm: "index.docker.io/library/ubuntu*",
+			match: []string{"ubuntu", "ubuntu-debootstrap:latest", "docker.io/library/ubuntu"},
+			miss:  []string{"alpine", "docker.io/ubuntu/x", "canonical/ubuntu"}},
+		{scope: "docker.io/**", norm: "index.docker.io/**", match: []string{"ubuntu", "bitnami/nginx", "a/b/c"}, miss: []string{"ghcr.io/a/b"}},
+		{scope: "docker.io/*/*", norm: "index.docker.io/*/*", match: []string{"ubuntu", "bitnami/nginx"}, miss: []string{"a/b/c"}},
+		{scope: "docker.io/library/ubuntu", norm: "index.docker.io/library/ubuntu",
+			match: []string{"ubuntu", "Docker.io/library/ubuntu", "INDEX.DOCKER.IO/ubuntu", "DOCKER.IO/ubuntu:24.04", " docker.io/ubuntu "}},
+		{scope: "r.io/team/*", norm: "r.io/team/*", match: []string{"R.IO/team/x", "r.io/team/x"}, miss: []string{"r.io/TEAM/x"}},
+		{scope: "localhost:5000/app", norm: "localhost:5000/app", match: []string{"LOCALHOST:5000/app"}},
+		{scope: "localhost/app", norm: "localhost/app", match: []string{"localhost/app", "LocalHost/app"}},
+	}
+	for _, tt := range tests {
+		p, err := compilePattern(tt.scope)
+		if err != nil {
+			t.Errorf("compilePattern(%q) = %v", tt.scope, err)
+			continue
+		}
+		if p.norm != tt.norm {
+			t.Errorf("compilePattern(%q).norm = %q; want %q", tt.scope, p.norm, tt.norm)
+		}
+		pat := Pattern{Text: tt.scope, p: p}
+		for _, ref := range tt.match {
+			if !pat.Matches(ref) {
+				n, err := normalizeRepo(ref)
+				t.Errorf("%q does not match %q (normalised %q, %v)", tt.scope, ref, n, err)
+			}
+		}
+		for _, ref := range tt.miss {
+			if pat.Matches(ref) {
+				t.Errorf("%q matches %q", tt.scope, ref)
+			}
+		}
+	}
+}
+
+// "docker.io/*" and "docker.io/library/*" are one scope; two rules
+// listing them are an error, as for any scope listed twice.
+func TestDockerHubWildcardScopeRules(t *testing.T) {
+	dir := t.TempDir()
+	k := newKey(t)
+	writeFile(t, dir, "k.pub", pubPEM(t, k.Public()))
+	tests := []struct {
+		name  string
+		hub   string // the hub rule's scopes
+		other string // the other rule's scopes
+		ref   string
+		rule  string // the rule TrustFor picks, when lint finds no error
+		lint  string // a lint error, or "" for none
+	}{
+		{name: "official images", hub: `["docker.io/*"]`, other: `["*"]`, ref: "ubuntu:24.04", rule: "hub"},
+		{name: "prefix", hub: `["docker.io/ubuntu*"]`, other: `["*"]`, ref: "docker.io/ubuntu-debootstrap", rule: "hub"},
+		{name: "mixed-case host", hub: `["docker.io/**"]`, other: `["*"]`, ref: "Docker.io/library/ubuntu", rule: "hub"},
+		{name: "not another namespace", hub: `["docker.io/*"]`, other: `["*"]`, ref: "bitnami/nginx", rule: "other"},
+		{name: "same scope as docker.io/library/*", hub: `["docker.io/*"]`, other: `["docker.io/library/*"]`,
+			lint: `scope "docker.io/library/*" is also a scope of rule "hub"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pol := mustParse(t, dir, dedent(`
+				apiVersion: signet.dev/v1
+				kind: TrustPolicy
+				trust:
+				  - name: hub
+				    scopes: `+tt.hub+`
+				    level: enforce
+				    keys: [k.pub]
+				  - name: other
+				    scopes: `+tt.other+`
+				    level: audit
+				    keys: [k.pub]
+				`))
+			err := pol.Lint().Err()
+			if tt.lint != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.lint) {
+					t.Errorf("Lint() = %v; want an error containing %q", err, tt.lint)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("Lint() = %v", err)
+			}
+			if s, err := pol.TrustFor(tt.ref); err != nil || s.Name != tt.rule {
+				t.Errorf("TrustFor(%q) = %v, %v; want rule %q", tt.ref, s, err, tt.rule)
+			}
+		})
 	}
 }

@@ -43,10 +43,18 @@ var privatePEM = map[string]bool{
 	"ENCRYPTED COSIGN PRIVATE KEY": true, "ENCRYPTED SIGSTORE PRIVATE KEY": true, "OPENSSH PRIVATE KEY": true,
 }
 
+// pemKey is a public key read from a PEM file, with the certificate that
+// carried it (nil for a bare key): revoking that certificate must revoke
+// the key trusted through it.
+type pemKey struct {
+	pub  crypto.PublicKey
+	cert *x509.Certificate
+}
+
 // parsePublicKeys decodes every PEM public key ("PUBLIC KEY", "RSA PUBLIC
 // KEY") and certificate (its public key) in data.
-func parsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
-	var keys []crypto.PublicKey
+func parsePublicKeys(data []byte) ([]pemKey, error) {
+	var keys []pemKey
 	rest := data
 	for {
 		var block *pem.Block
@@ -57,11 +65,19 @@ func parsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
 		if privatePEM[block.Type] {
 			return nil, fmt.Errorf("holds a private key (%s): a policy names public keys only (signet keys public --key KEYREF prints one)", block.Type)
 		}
+		if block.Type == "CERTIFICATE" {
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("decoding CERTIFICATE: %w", err)
+			}
+			keys = append(keys, pemKey{pub: c.PublicKey, cert: c})
+			continue
+		}
 		k, err := publicKey(block)
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, k)
+		keys = append(keys, pemKey{pub: k})
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("no PEM public key or certificate in it")

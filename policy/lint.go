@@ -143,8 +143,8 @@ func (l *linter) trustRule(s *Scope) {
 		l.add(s.Pos, SeverityWarning, s.Name, `rule lists roots but no identities: any code-signing certificate the roots issue is trusted; list identities, or "*" to say so`)
 	}
 	for _, k := range s.keys {
-		if src, ok := s.revokedKeys[k.fp]; ok {
-			l.add(k.pos, SeverityWarning, s.Name, "key %s (%s) is also revoked by %s; revocation wins", k.source, k.fp, src)
+		if why := s.keyRevocation(k.fp); why != "" {
+			l.add(k.pos, SeverityWarning, s.Name, "key %s (%s) is also revoked: %s; revocation wins, so the rule does not trust it", k.source, k.fp, why)
 		}
 	}
 	for _, r := range s.roots {
@@ -158,8 +158,8 @@ func (l *linter) trustRule(s *Scope) {
 		case l.now.Before(c.NotBefore):
 			l.add(r.pos, SeverityWarning, s.Name, "root %s %q is not valid until %s", r.source, c.Subject.String(), c.NotBefore.UTC().Format(time.DateOnly))
 		}
-		if src, ok := s.revokedCerts[r.fp]; ok {
-			l.add(r.pos, SeverityWarning, s.Name, "root %s %q is revoked by %s: nothing it issued can verify", r.source, c.Subject.String(), src)
+		if why := s.certRevocation(c); why != "" {
+			l.add(r.pos, SeverityWarning, s.Name, "root %s %q is revoked (%s): nothing it issued can verify", r.source, c.Subject.String(), why)
 		}
 	}
 	for i, a := range s.identities {

@@ -123,6 +123,15 @@ func TestLint(t *testing.T) {
 			`warning: rule "certs": root old-root.pem "CN=Old Root" expired on`,
 			`warning: rule "ids": identity "CN=a, O=Acme" is redundant: "O=Acme" already matches`,
 		}},
+		{name: "root revoked by serial", text: head + dedent(`
+			trust:
+			  - name: certs
+			    scopes: ["*"]
+			    level: enforce
+			    roots: [root.pem]
+			    identities: ["*"]
+			    revoked: {certificates: ["serial:`+p.root.SerialNumber.Text(16)+`"]}
+			`), want: []string{`warning: rule "certs": root root.pem "CN=Acme Root CA,O=Acme" is revoked (revoked certificate serial`}},
 		{name: "broad signing rules", text: head + dedent(`
 			signing:
 			  - key: "pkcs11:token=t"

@@ -337,10 +337,11 @@ func (p *parser) trustRule(n *yaml.Node, idx int) *Scope {
 		return nil
 	}
 	s := &Scope{
-		Pos:            p.pos(n),
-		revokedKeys:    map[string]string{},
-		revokedCerts:   map[string]string{},
-		revokedSerials: map[string]string{},
+		Pos:             p.pos(n),
+		revokedKeys:     map[string]string{},
+		revokedCerts:    map[string]string{},
+		revokedSerials:  map[string]string{},
+		revokedCertKeys: map[string]*x509.Certificate{},
 	}
 	rule := ""
 	if v, ok := f["name"]; !ok {
@@ -379,7 +380,9 @@ func (p *parser) trustRule(n *yaml.Node, idx int) *Scope {
 	if v, ok := f["keys"]; ok {
 		for i, it := range p.strList(v, rule, "keys") {
 			for _, k := range p.loadKeys(it, rule, fmt.Sprintf("keys[%d]", i)) {
-				if !slices.ContainsFunc(s.keys, func(o trustedKey) bool { return o.fp == k.fp }) {
+				// The same key may come bare and as certificates: each
+				// certificate is kept, since revoking one revokes the key.
+				if !slices.ContainsFunc(s.keys, func(o trustedKey) bool { return o.fp == k.fp && sameCert(o.cert, k.cert) }) {
 					s.keys = append(s.keys, k)
 				}
 			}
@@ -552,13 +555,13 @@ func (p *parser) loadKeys(it item, rule, what string) []trustedKey {
 		return nil
 	}
 	var out []trustedKey
-	for _, pub := range pubs {
-		fp, err := KeyFingerprint(pub)
+	for _, k := range pubs {
+		fp, err := KeyFingerprint(k.pub)
 		if err != nil {
 			p.errorf(it.n, rule, "%s: %s: %v", what, path, err)
 			continue
 		}
-		out = append(out, trustedKey{pub: pub, fp: fp, source: it.s, pos: p.pos(it.n)})
+		out = append(out, trustedKey{pub: k.pub, fp: fp, cert: k.cert, source: it.s, pos: p.pos(it.n)})
 	}
 	return out
 }
@@ -616,6 +619,11 @@ func (p *parser) revoked(v *yaml.Node, rule string, s *Scope) {
 				}
 				for _, c := range certs {
 					s.revokedCerts[CertFingerprint(c)] = src
+					if fp, err := KeyFingerprint(c.PublicKey); err == nil {
+						if _, dup := s.revokedCertKeys[fp]; !dup {
+							s.revokedCertKeys[fp] = c
+						}
+					}
 				}
 			}
 		}

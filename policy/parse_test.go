@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"crypto"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -339,6 +341,9 @@ func TestParseIdentity(t *testing.T) {
 		{in: "CN=", wantErr: "empty value"},
 		{in: "FOO=bar", wantErr: "unknown attribute type"},
 		{in: `CN=a\`, wantErr: "lone backslash"},
+		{in: "CN=Müller, O=Acme", attrs: []string{"CN=Müller", "O=Acme"}},
+		{in: `CN=M\C3\BCller`, attrs: []string{"CN=Müller"}},
+		{in: `CN=M\C3ller`, wantErr: "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		id, err := parseIdentity(tt.in)
@@ -358,6 +363,44 @@ func TestParseIdentity(t *testing.T) {
 		}
 		if !slices.Equal(got, tt.attrs) {
 			t.Errorf("parseIdentity(%q) = %q; want %q", tt.in, got, tt.attrs)
+		}
+	}
+}
+
+// Identity values are matched by character: a multi-byte character must
+// not turn into one Latin-1 character per byte ("ü" into "Ã¼").
+func TestIdentityNonASCII(t *testing.T) {
+	subject := func(cn string) pkix.Name {
+		return pkix.Name{Names: []pkix.AttributeTypeAndValue{
+			{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: cn}, {Type: asn1.ObjectIdentifier{2, 5, 4, 10}, Value: "Acme"}}}
+	}
+	tests := []struct {
+		identity string
+		cn       string
+		want     bool
+	}{
+		{"CN=Müller, O=Acme", "Müller", true},
+		{"CN=Müller, O=Acme", "MÃ¼ller", false},
+		{"CN=Müller, O=Acme", "Muller", false},
+		{`CN=M\C3\BCller`, "Müller", true},
+		{"CN=Jörg *", "Jörg Release", true},
+		{"CN=Jörg *", "JÃ¶rg Release", false},
+		{"CN=*ü*", "Müller", true},
+		{"CN=M?ller", "Müller", false},
+		{"CN=日本*", "日本語 signer", true},
+		{"CN=日本*", "日本", true},
+		{"CN=日本*", "日", false},
+		{`CN=a.b\*`, "a.b*", true},
+		{`CN=a.b\*`, "axb*", false},
+	}
+	for _, tt := range tests {
+		id, err := parseIdentity(tt.identity)
+		if err != nil {
+			t.Errorf("parseIdentity(%q) = %v", tt.identity, err)
+			continue
+		}
+		if got := id.matches(subject(tt.cn)); got != tt.want {
+			t.Errorf("identity %q (regexp %s) matches CN=%q: %v; want %v", tt.identity, id.attrs[0].re, tt.cn, got, tt.want)
 		}
 	}
 }

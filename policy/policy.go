@@ -291,8 +291,9 @@ func readFileLimited(path string, max int64) ([]byte, error) {
 // trustedKey is a public key a trust rule accepts.
 type trustedKey struct {
 	pub    crypto.PublicKey
-	fp     string // sha256:… of the PKIX DER
-	source string // file or reference it came from
+	fp     string            // sha256:… of the PKIX DER
+	cert   *x509.Certificate // the certificate the key was listed as, or nil
+	source string            // file or reference it came from
 	pos    Pos
 }
 

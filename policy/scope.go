@@ -21,8 +21,9 @@ var (
 	ErrRevoked = errors.New("revoked")
 	// ErrUnknownAuthority: the chain does not lead to one of the rule's roots.
 	ErrUnknownAuthority = errors.New("not issued by a trusted root")
-	// ErrExpired: a certificate is outside its validity at signing time.
-	ErrExpired = errors.New("certificate not valid at signing time")
+	// ErrExpired: a certificate is outside its validity now, or at the
+	// signing time the signature records.
+	ErrExpired = errors.New("certificate expired or not yet valid")
 	// ErrKeyUsage: the leaf is not a code-signing certificate.
 	ErrKeyUsage = errors.New("certificate not for code signing")
 	// ErrIdentity: the leaf's subject is not a trusted identity.
@@ -60,38 +61,75 @@ type Scope struct {
 	revokedCerts   map[string]string
 	revokedSerials map[string]string
 	revokedPubs    []crypto.PublicKey // keys loaded from revoked.keys files
+	// revokedCertKeys maps the key fingerprint of each certificate read
+	// from a revoked.certificates file to that certificate.
+	revokedCertKeys map[string]*x509.Certificate
 }
 
 var _ signature.Trust = (*Scope)(nil)
 
-// Keys returns the trusted public keys, revoked ones excluded.
+// Keys returns the trusted public keys, revoked ones excluded: a key
+// revoked.keys lists, and the key of a certificate the rule revokes (see
+// keyRevocation).
 func (s *Scope) Keys() []crypto.PublicKey {
-	out := make([]crypto.PublicKey, 0, len(s.keys))
-	for _, k := range s.keys {
-		if _, revoked := s.revokedKeys[k.fp]; !revoked {
-			out = append(out, k.pub)
-		}
-	}
-	return out
+	return s.keysWhere(false)
 }
 
 // RevokedKeys returns the public keys the rule lists as revoked that it
-// could load (fingerprint-only entries have no key). A verifier that finds
-// a signature by no trusted key may try these to report "revoked" rather
+// could load (fingerprint-only entries have no key), and the keys listed
+// under keys that revocation removes from Keys. A verifier that finds a
+// signature by no trusted key may try these to report "revoked" rather
 // than "untrusted key".
 func (s *Scope) RevokedKeys() []crypto.PublicKey {
-	var out []crypto.PublicKey
-	for _, k := range s.keys {
-		if _, revoked := s.revokedKeys[k.fp]; revoked {
-			out = append(out, k.pub)
-		}
-	}
+	out := s.keysWhere(true)
 	for _, k := range s.revokedPubs {
 		if !slices.ContainsFunc(out, func(o crypto.PublicKey) bool { return sameKey(o, k) }) {
 			out = append(out, k)
 		}
 	}
 	return out
+}
+
+// keysWhere returns each listed key once, those revoked or those not.
+func (s *Scope) keysWhere(revoked bool) []crypto.PublicKey {
+	var out []crypto.PublicKey
+	seen := map[string]bool{}
+	for _, k := range s.keys {
+		if seen[k.fp] {
+			continue
+		}
+		seen[k.fp] = true
+		if (s.keyRevocation(k.fp) != "") == revoked {
+			out = append(out, k.pub)
+		}
+	}
+	return out
+}
+
+// keyRevocation says why the listed key with fingerprint fp is revoked, or
+// returns "" when it is not. Besides revoked.keys, a key is revoked when a
+// certificate carrying it is: a certificate listed under keys that
+// revoked.certificates names by file, fingerprint or serial, or a
+// certificate in a revoked.certificates file. This holds even when another
+// entry lists the same key bare or in another certificate: a revoked
+// certificate usually means a compromised key, and which entry was meant
+// cannot be told, so the rule fails closed (Lint warns about each).
+func (s *Scope) keyRevocation(fp string) string {
+	if src, ok := s.revokedKeys[fp]; ok {
+		return "it is listed by " + src
+	}
+	for _, k := range s.keys {
+		if k.fp != fp || k.cert == nil {
+			continue
+		}
+		if why := s.certRevocation(k.cert); why != "" {
+			return "it is the key of " + why
+		}
+	}
+	if c, ok := s.revokedCertKeys[fp]; ok {
+		return "it is the key of " + s.certRevocation(c)
+	}
+	return ""
 }
 
 // Revoked reports whether pub is revoked by this rule, with the revocation
@@ -105,6 +143,14 @@ func (s *Scope) Revoked(pub crypto.PublicKey) (bool, string) {
 	return ok, src
 }
 
+// sameCert reports whether a and b are the same certificate, or both nil.
+func sameCert(a, b *x509.Certificate) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(b)
+}
+
 func sameKey(a, b crypto.PublicKey) bool {
 	if k, ok := a.(interface{ Equal(crypto.PublicKey) bool }); ok {
 		return k.Equal(b)
@@ -115,11 +161,12 @@ func sameKey(a, b crypto.PublicKey) bool {
 // Chain checks a certificate chain (leaf first) a signature carries,
 // against this rule: nothing in it is revoked; it leads to one of the
 // rule's roots, with the rest of the presented certificates as
-// intermediates; every certificate on the path is valid at signingTime
-// (now when zero); the leaf has keyUsage digitalSignature (critical) and
-// extKeyUsage codeSigning, and is not a CA; and the leaf's subject matches
-// a trusted identity. Errors wrap signature.ErrUntrustedChain and one of
-// ErrRevoked, ErrUnknownAuthority, ErrExpired, ErrKeyUsage, ErrIdentity.
+// intermediates; every certificate on the path is valid now and, unless
+// signingTime is zero, at signingTime; the leaf has keyUsage
+// digitalSignature (critical) and extKeyUsage codeSigning, and is not a
+// CA; and the leaf's subject matches a trusted identity. Errors wrap
+// signature.ErrUntrustedChain and one of ErrRevoked, ErrUnknownAuthority,
+// ErrExpired, ErrKeyUsage, ErrIdentity.
 func (s *Scope) Chain(chain []*x509.Certificate, signingTime time.Time) error {
 	if len(chain) == 0 || chain[0] == nil {
 		return s.chainErr(nil, "no certificate chain")
@@ -136,22 +183,24 @@ func (s *Scope) Chain(chain []*x509.Certificate, signingTime time.Time) error {
 		return s.chainErr(ErrUnknownAuthority, "the rule trusts no certificate authority (it lists no roots)")
 	}
 	leaf := chain[0]
-	at := signingTime
-	if at.IsZero() {
-		at = time.Now()
-	}
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
+	// The signing time is the signer's own claim, and signet verifies no
+	// timestamp that could vouch for it; checking the path only then would
+	// let whoever holds an expired certificate's key backdate signatures
+	// for ever. So, as notation and cosign do without a trusted timestamp,
+	// the path must be valid now.
+	now := time.Now()
 	paths, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         s.rootPool,
 		Intermediates: inter,
-		CurrentTime:   at,
+		CurrentTime:   now,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 	})
 	if err != nil {
-		return s.verifyErr(leaf, err, at)
+		return s.verifyErr(leaf, err, now)
 	}
 	// A revoked certificate may sit on the verified path without having
 	// been presented (a root, or an intermediate from the pool).
@@ -160,6 +209,11 @@ func (s *Scope) Chain(chain []*x509.Certificate, signingTime time.Time) error {
 			if err := s.revokedCert(c, false); err != nil {
 				return err
 			}
+		}
+	}
+	if !signingTime.IsZero() {
+		if err := s.validAtSigning(paths, signingTime); err != nil {
+			return err
 		}
 	}
 	if err := checkLeafUsage(leaf); err != nil {
@@ -178,13 +232,8 @@ func (s *Scope) Chain(chain []*x509.Certificate, signingTime time.Time) error {
 }
 
 func (s *Scope) revokedCert(c *x509.Certificate, leaf bool) error {
-	fp := CertFingerprint(c)
-	if src, ok := s.revokedCerts[fp]; ok {
-		return s.chainErr(ErrRevoked, fmt.Sprintf("revoked certificate %s (%s), listed by %s", fp, c.Subject.String(), src))
-	}
-	if src, ok := s.revokedSerials[serialKey(c.SerialNumber)]; ok {
-		return s.chainErr(ErrRevoked, fmt.Sprintf("revoked certificate serial %s (%s, %s), listed by %s",
-			serialKey(c.SerialNumber), c.Subject.String(), fp, src))
+	if why := s.certRevocation(c); why != "" {
+		return s.chainErr(ErrRevoked, why)
 	}
 	if leaf {
 		if revoked, src := s.Revoked(c.PublicKey); revoked {
@@ -193,6 +242,19 @@ func (s *Scope) revokedCert(c *x509.Certificate, leaf bool) error {
 		}
 	}
 	return nil
+}
+
+// certRevocation names the entry revoking c by fingerprint or serial, or
+// returns "" when none does.
+func (s *Scope) certRevocation(c *x509.Certificate) string {
+	fp := CertFingerprint(c)
+	if src, ok := s.revokedCerts[fp]; ok {
+		return fmt.Sprintf("revoked certificate %s (%s), listed by %s", fp, c.Subject.String(), src)
+	}
+	if src, ok := s.revokedSerials[serialKey(c.SerialNumber)]; ok {
+		return fmt.Sprintf("revoked certificate serial %s (%s, %s), listed by %s", serialKey(c.SerialNumber), c.Subject.String(), fp, src)
+	}
+	return ""
 }
 
 func (s *Scope) chainErr(kind error, msg string) error {
@@ -224,7 +286,34 @@ func (e *ChainError) Unwrap() []error {
 	return []error{signature.ErrUntrustedChain, e.Kind}
 }
 
-// verifyErr turns crypto/x509's verdict into one that says what failed.
+// validAtSigning requires a verified path to be valid at the signing time
+// the signature records too, as notation does: a certificate cannot vouch
+// for a signature made outside its validity.
+func (s *Scope) validAtSigning(paths [][]*x509.Certificate, at time.Time) error {
+	var bad *x509.Certificate
+	for _, p := range paths {
+		i := slices.IndexFunc(p, func(c *x509.Certificate) bool { return at.Before(c.NotBefore) || at.After(c.NotAfter) })
+		if i < 0 {
+			return nil
+		}
+		if bad == nil {
+			bad = p[i]
+		}
+	}
+	return s.chainErr(ErrExpired, validityMsg(bad, at, "signing time", ""))
+}
+
+func validityMsg(c *x509.Certificate, at time.Time, when, why string) string {
+	state := "expired"
+	if at.Before(c.NotBefore) {
+		state = "not yet valid"
+	}
+	return fmt.Sprintf("certificate %s %s at %s %s (valid %s to %s%s)", describeCert(c), state, when, at.UTC().Format(time.RFC3339),
+		c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), why)
+}
+
+// verifyErr turns crypto/x509's verdict at time at (now) into one that
+// says what failed.
 func (s *Scope) verifyErr(leaf *x509.Certificate, err error, at time.Time) error {
 	var inv x509.CertificateInvalidError
 	var unk x509.UnknownAuthorityError
@@ -234,13 +323,7 @@ func (s *Scope) verifyErr(leaf *x509.Certificate, err error, at time.Time) error
 		if c == nil {
 			c = leaf
 		}
-		state := "expired"
-		if at.Before(c.NotBefore) {
-			state = "not yet valid"
-		}
-		return s.chainErr(ErrExpired, fmt.Sprintf("certificate %s %s at signing time %s (valid %s to %s)",
-			describeCert(c), state, at.UTC().Format(time.RFC3339),
-			c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339)))
+		return s.chainErr(ErrExpired, validityMsg(c, at, "verification time", "; without a trusted timestamp the chain must be valid now"))
 	case errors.As(err, &inv) && inv.Reason == x509.IncompatibleUsage:
 		return s.chainErr(ErrKeyUsage, fmt.Sprintf("certificate %s: extended key usage lacks codeSigning (has %s)",
 			describeCert(leaf), ekuNames(leaf)))

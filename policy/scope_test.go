@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -87,10 +88,15 @@ func TestChain(t *testing.T) {
 			message: []string{`certificate chain not trusted by rule "prod"`, "does not chain to a trusted root", `unknown issuer "CN=Evil`, `trusted roots: "CN=Acme Root CA,O=Acme"`}},
 		{name: "missing intermediate", chain: []*x509.Certificate{p.leaf}, kind: ErrUnknownAuthority},
 		{name: "expired leaf, signed now", chain: p.chain(f.leaves["expired"]), kind: ErrExpired,
-			message: []string{"expired at signing time", "(valid "}},
-		{name: "expired leaf, signed while valid", chain: p.chain(f.leaves["expired"]), at: longAgo},
+			message: []string{"expired at verification time", "(valid "}},
+		// The signing time is the signer's claim: backdating it into the
+		// validity of an expired certificate must not help.
+		{name: "expired leaf, signing time claims it was valid", chain: p.chain(f.leaves["expired"]), at: longAgo, kind: ErrExpired,
+			message: []string{"expired at verification time", "without a trusted timestamp the chain must be valid now"}},
 		{name: "signed before the leaf was valid", chain: p.chain(p.leaf), at: time.Now().Add(-48 * time.Hour), kind: ErrExpired,
 			message: []string{"not yet valid at signing time"}},
+		{name: "signing time after the leaf expires", chain: p.chain(p.leaf), at: time.Now().Add(48 * time.Hour), kind: ErrExpired,
+			message: []string{"expired at signing time"}},
 		{name: "serverAuth EKU", chain: p.chain(f.leaves["server"]), kind: ErrKeyUsage,
 			message: []string{"extended key usage lacks codeSigning (has serverAuth)"}},
 		{name: "no EKU", chain: p.chain(f.leaves["no-eku"]), kind: ErrKeyUsage, message: []string{"lacks codeSigning (has none)"}},
@@ -211,5 +217,143 @@ func TestChainNoRootsAndWildcardIdentity(t *testing.T) {
 	other, _ := p.issueLeaf(t, certSpec{subject: pkix.Name{CommonName: "build-signer", Organization: []string{"Acme"}}})
 	if err := pol.Trust[1].Chain(p.chain(other), time.Time{}); !errors.Is(err, ErrIdentity) {
 		t.Errorf("Chain(CN=build-signer) = %v; want ErrIdentity", err)
+	}
+}
+
+// A certificate listed under keys is trusted as a bare key; revoking the
+// certificate, in any of the ways revoked.certificates names one, must
+// revoke that key too, whatever other entries list it.
+func TestKeysOfRevokedCertificate(t *testing.T) {
+	dir := t.TempDir()
+	p := newPKI(t, "Acme")
+	leaf, leafKey := p.issueLeaf(t, certSpec{subject: leafSubject("release-signer"), serial: big.NewInt(0x3fa109)})
+	renewed, _ := p.issueLeaf(t, certSpec{subject: leafSubject("release-signer"), key: leafKey})
+	other, _ := p.issueLeaf(t, certSpec{subject: leafSubject("other"), serial: big.NewInt(0x77)})
+	writeFile(t, dir, "certs/signer.pem", certPEM(leaf))
+	writeFile(t, dir, "certs/renewed.pem", certPEM(renewed))
+	writeFile(t, dir, "certs/other.pem", certPEM(other))
+	writeFile(t, dir, "keys/signer.pub", pubPEM(t, leafKey.Public()))
+	tests := []struct {
+		name    string
+		keys    string
+		revoked string
+		trusted bool
+		lint    []string // substrings of the warnings, one per entry listing the key
+	}{
+		{name: "certificate revoked by file", keys: "[certs/signer.pem]", revoked: "certificates: [certs/signer.pem]",
+			lint: []string{"key certs/signer.pem (sha256:", "is also revoked: it is the key of revoked certificate sha256:", "listed by revoked.certificates[0]"}},
+		{name: "certificate revoked by serial", keys: "[certs/signer.pem]", revoked: `certificates: ["serial:3f:a1:09"]`,
+			lint: []string{"key certs/signer.pem", "revoked certificate serial 3fa109"}},
+		{name: "certificate revoked by fingerprint", keys: "[certs/signer.pem]", revoked: fmt.Sprintf("certificates: [%q]", CertFingerprint(leaf)),
+			lint: []string{"key certs/signer.pem", "revoked certificate " + CertFingerprint(leaf)}},
+		{name: "key revoked", keys: "[certs/signer.pem]", revoked: "keys: [keys/signer.pub]",
+			lint: []string{"key certs/signer.pem", "it is listed by revoked.keys[0]"}},
+		// Which of two entries for one key was meant cannot be told: the
+		// revocation wins either way round.
+		{name: "also listed bare, bare first", keys: "[keys/signer.pub, certs/signer.pem]", revoked: "certificates: [certs/signer.pem]",
+			lint: []string{"key keys/signer.pub", "key certs/signer.pem"}},
+		{name: "also listed bare, certificate first", keys: "[certs/signer.pem, keys/signer.pub]", revoked: `certificates: ["serial:3fa109"]`,
+			lint: []string{"key keys/signer.pub", "key certs/signer.pem"}},
+		{name: "renewed certificate with the same key", keys: "[certs/renewed.pem, certs/signer.pem]", revoked: `certificates: ["serial:3fa109"]`,
+			lint: []string{"key certs/renewed.pem", "key certs/signer.pem"}},
+		{name: "bare key of a revoked certificate file", keys: "[keys/signer.pub]", revoked: "certificates: [certs/signer.pem]",
+			lint: []string{"key keys/signer.pub", "it is the key of revoked certificate"}},
+		{name: "another certificate revoked by file", keys: "[certs/signer.pem]", revoked: "certificates: [certs/other.pem]", trusted: true},
+		{name: "another certificate revoked by serial", keys: "[certs/signer.pem]", revoked: `certificates: ["serial:77"]`, trusted: true},
+		// A serial names no key: a bare key cannot be tied to it.
+		{name: "bare key, serial of its certificate", keys: "[keys/signer.pub]", revoked: `certificates: ["serial:3fa109"]`, trusted: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pol := mustParse(t, dir, dedent(`
+				apiVersion: signet.dev/v1
+				kind: TrustPolicy
+				trust:
+				  - name: prod
+				    scopes: ["*"]
+				    level: enforce
+				    keys: `+tt.keys+`
+				    revoked: {`+tt.revoked+`}
+				`))
+			s := pol.Trust[0]
+			has := func(keys []crypto.PublicKey) int {
+				n := 0
+				for _, k := range keys {
+					if sameKey(k, leafKey.Public()) {
+						n++
+					}
+				}
+				return n
+			}
+			want := map[bool]int{true: 1, false: 0}
+			if got := has(s.Keys()); got != want[tt.trusted] {
+				t.Errorf("Keys() lists the key %d times; want %d", got, want[tt.trusted])
+			}
+			if got := has(s.RevokedKeys()); got != want[!tt.trusted] {
+				t.Errorf("RevokedKeys() lists the key %d times; want %d", got, want[!tt.trusted])
+			}
+			var warnings []string
+			for _, pr := range pol.Lint() {
+				if strings.Contains(pr.Msg, "is also revoked") {
+					if pr.Severity != SeverityWarning {
+						t.Errorf("%s: severity %s; want warning", pr, pr.Severity)
+					}
+					warnings = append(warnings, pr.String())
+				}
+			}
+			all := strings.Join(warnings, "\n")
+			if tt.trusted && len(warnings) > 0 {
+				t.Errorf("Lint() =\n%s\nwant no revoked key", all)
+			}
+			for _, w := range tt.lint {
+				if !strings.Contains(all, w) {
+					t.Errorf("Lint() =\n%s\nwant a warning containing %q", all, w)
+				}
+			}
+		})
+	}
+}
+
+// Without a trusted timestamp the signing time is only the signer's
+// claim: every certificate on the path must be valid now, including a root
+// the signature did not carry, whatever signing time it records.
+func TestChainValidNow(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	root, rootKey := issue(t, certSpec{subject: pkix.Name{CommonName: "Old Root", Organization: []string{"Acme"}}, ca: true,
+		ku: x509.KeyUsageCertSign, notBefore: now.Add(-3 * yearDur), notAfter: now.Add(-yearDur)}, nil, nil)
+	inter, interKey := issue(t, certSpec{subject: pkix.Name{CommonName: "Old Signing CA", Organization: []string{"Acme"}}, ca: true,
+		ku: x509.KeyUsageCertSign, notBefore: now.Add(-3 * yearDur), notAfter: now.Add(yearDur)}, root, rootKey)
+	leaf, _ := issue(t, certSpec{subject: leafSubject("release-signer"), ku: x509.KeyUsageDigitalSignature,
+		eku: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}, notBefore: now.Add(-2 * yearDur), notAfter: now.Add(yearDur)}, inter, interKey)
+	writeFile(t, dir, "old-root.pem", certPEM(root))
+	s := mustParse(t, dir, dedent(`
+		apiVersion: signet.dev/v1
+		kind: TrustPolicy
+		trust:
+		  - name: prod
+		    scopes: ["*"]
+		    level: enforce
+		    roots: [old-root.pem]
+		    identities: ["CN=release-signer"]
+		`)).Trust[0]
+	whileRootValid := now.Add(-18 * 30 * 24 * time.Hour)
+	tests := []struct {
+		name  string
+		chain []*x509.Certificate
+		at    time.Time
+	}{
+		{"root not carried, signing time while it was valid", []*x509.Certificate{leaf, inter}, whileRootValid},
+		{"root carried, signing time while it was valid", []*x509.Certificate{leaf, inter, root}, whileRootValid},
+		{"no signing time", []*x509.Certificate{leaf, inter}, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Chain(tt.chain, tt.at)
+			if !errors.Is(err, ErrExpired) || !strings.Contains(err.Error(), `certificate "CN=Old Root,O=Acme"`) ||
+				!strings.Contains(err.Error(), "expired at verification time") {
+				t.Errorf("Chain() = %v; want ErrExpired for the root at verification time", err)
+			}
+		})
 	}
 }

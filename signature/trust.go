@@ -16,8 +16,11 @@ type Trust interface {
 	// Chain checks a certificate chain (leaf first) carried by a signature
 	// made at signingTime (the zero time when the format records none). It
 	// returns nil when the leaf may sign: the chain reaches a trusted root,
-	// the leaf is for code signing, valid at signingTime, names a trusted
-	// identity and nothing in it is revoked. Errors wrap ErrUntrustedChain.
+	// the leaf is for code signing, the chain is valid now and (when
+	// given) at signingTime, the leaf names a trusted identity and nothing
+	// in it is revoked. Now, because signingTime is the signer's own claim:
+	// without a trusted timestamp an expired certificate's key could
+	// backdate it. Errors wrap ErrUntrustedChain.
 	Chain(chain []*x509.Certificate, signingTime time.Time) error
 }
 
