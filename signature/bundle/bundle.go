@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -278,21 +279,42 @@ func Sign(ctx context.Context, key signature.Signer, statement []byte, o SignOpt
 		if !certs.SamePublicKey(o.Chain[0].PublicKey, pub) {
 			return nil, fmt.Errorf("signing sigstore bundle: the first certificate %s is not for the signing key", certs.Describe(o.Chain[0]))
 		}
-		// The root is left out, as cosign does: verifiers hold it.
-		var carried []Certificate
-		for i, c := range o.Chain {
-			if i > 0 && certs.SelfSigned(c) {
-				continue
-			}
-			carried = append(carried, Certificate{RawBytes: c.Raw})
-		}
-		if len(carried) == 1 {
-			bd.VerificationMaterial.Certificate = &carried[0]
-		} else {
-			bd.VerificationMaterial.X509CertificateChain = &CertificateChain{Certificates: carried}
-		}
+		bd.VerificationMaterial = certificateMaterial(o.Chain)
 	}
 	return json.Marshal(bd)
+}
+
+// certificateMaterial is the verification material of a bundle signed
+// with chain (leaf first): a single certificate, or the leaf and
+// intermediates. The root is left out, as cosign does: verifiers hold it.
+func certificateMaterial(chain []*x509.Certificate) VerificationMaterial {
+	var carried []Certificate
+	for i, c := range chain {
+		if i > 0 && certs.SelfSigned(c) {
+			continue
+		}
+		carried = append(carried, Certificate{RawBytes: c.Raw})
+	}
+	if len(carried) == 1 {
+		return VerificationMaterial{Certificate: &carried[0]}
+	}
+	return VerificationMaterial{X509CertificateChain: &CertificateChain{Certificates: carried}}
+}
+
+// carriesCertificates reports whether vm carries the certificates of want
+// (a certificateMaterial), in the same form: byte for byte the same leaf
+// and intermediates. The form counts because sigstore-go rejects a v0.3
+// bundle's x509CertificateChain unless told otherwise, so a chain does not
+// stand in for a single certificate.
+func carriesCertificates(vm, want VerificationMaterial) bool {
+	same := func(a, b Certificate) bool { return bytes.Equal(a.RawBytes, b.RawBytes) }
+	switch {
+	case want.Certificate != nil:
+		return vm.Certificate != nil && same(*vm.Certificate, *want.Certificate)
+	case want.X509CertificateChain != nil:
+		return vm.X509CertificateChain != nil && slices.EqualFunc(vm.X509CertificateChain.Certificates, want.X509CertificateChain.Certificates, same)
+	}
+	return false
 }
 
 // VerifySignature checks that one of the envelope's signatures verifies

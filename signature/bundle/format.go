@@ -179,6 +179,8 @@ type Format struct {
 	st  *store
 	key signature.Signer
 	o   options
+	// certs is the material of f's bundles when they carry certificates.
+	certs *VerificationMaterial
 }
 
 // NewFormat returns the sigstore-bundle format signing with key.
@@ -202,16 +204,21 @@ func NewFormat(reg Registry, key signature.Signer, opts ...Option) (*Format, err
 		}
 		o.chain = ordered
 	}
-	return &Format{st: newStore(reg), key: key, o: o}, nil
+	f := &Format{st: newStore(reg), key: key, o: o}
+	if o.chain != nil {
+		vm := certificateMaterial(o.chain)
+		f.certs = &vm
+	}
+	return f, nil
 }
 
 // Name returns "sigstore-bundle".
 func (f *Format) Name() string { return Name }
 
 // Sign signs s and pushes the bundle as a referrer of s, unless s already
-// has a signature bundle that verifies with f's key and names s (then the
-// result is Skipped). Each bundle is verified with the key before it is
-// pushed.
+// has a signature bundle that verifies with f's key, names s and, when f's
+// bundles carry certificates, carries the same ones (then the result is
+// Skipped). Each bundle is verified with the key before it is pushed.
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
 	unlock := f.st.refs.Lock(s)
 	defer unlock()
@@ -241,24 +248,69 @@ func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Resul
 	return signature.Result{Format: Name, Digest: desc.Digest}, nil
 }
 
+// existing finds a bundle of s that covers the one f would push.
+//
+// A referrer that cannot be read for a reason of its own (AtFault: a
+// signature deleted but still listed in the tag index, say) covers
+// nothing. One that cannot be read because the registry failed does not
+// stop the others from being checked, as one of them may cover s; but when
+// none does, existing fails rather than lets Sign write: the unread one may
+// be the very bundle Sign would repeat, and a failure that persists would
+// add one more copy on every run.
 func (f *Format) existing(ctx context.Context, s signature.Subject) (v1.Hash, bool, error) {
 	ds, err := f.st.list(ctx, s)
 	if err != nil {
 		return v1.Hash{}, false, err
 	}
+	var unchecked []error
 	for _, d := range ds {
 		b, err := f.st.fetch(ctx, s, d)
-		if err != nil {
-			if errors.Is(err, errNotBundle) || errors.Is(err, ErrMalformed) || errors.Is(err, ErrTampered) {
-				continue
+		switch {
+		case err == nil:
+			if f.covers(b, s) {
+				return d.Digest, true, nil
 			}
+		case errors.Is(err, errNotBundle), errors.Is(err, ErrMalformed), errors.Is(err, ErrTampered):
+		case ctx.Err() != nil:
 			return v1.Hash{}, false, err
-		}
-		if checkBundle(b, f.key.Public(), s) == nil {
-			return d.Digest, true, nil
+		case referrer.AtFault(err):
+		default:
+			unchecked = append(unchecked, err)
 		}
 	}
+	if len(unchecked) > 0 {
+		return v1.Hash{}, false, fmt.Errorf("checking %s for an existing sigstore bundle: %d of its %d referrers could not be checked: %w",
+			s.Name(), len(unchecked), len(ds), referrer.JoinErrors(unchecked))
+	}
 	return v1.Hash{}, false, nil
+}
+
+// covers reports whether bundle b, an existing referrer of s, does what
+// f's would: cosign's dedupe rule (see cosign.Store.SameKey), one way. A
+// bundle carrying certificates is written although one by the same key
+// exists unless that one carries the same leaf and intermediates, since a
+// verifier that trusts a CA or an identity rather than the key accepts
+// only a bundle whose certificate it trusts: after a first certificate for
+// the key, or a renewed one, the new bundle is the only one such a
+// verifier accepts. A keyed bundle, though, is covered by a certificate
+// bundle by the same key, since every verifier of a bare key (cosign
+// verify --key, signet's trusted keys) ignores the certificate.
+func (f *Format) covers(b []byte, s signature.Subject) bool {
+	bd, err := Parse(b)
+	if err != nil {
+		return false
+	}
+	// The listing and the referrer manifest say nothing of certificates;
+	// the bundle is the first place to look, and the comparison is
+	// cheaper than the signature check it spares.
+	if f.certs != nil && !carriesCertificates(bd.VerificationMaterial, *f.certs) {
+		return false
+	}
+	if bd.VerifySignature(f.key.Public()) != nil {
+		return false
+	}
+	_, err = checkStatement(bd, s)
+	return err == nil
 }
 
 // checkBundle verifies a bundle with pub and checks that it is a signature
@@ -280,6 +332,7 @@ var (
 	errOtherSubject = errors.New("signature for another manifest")
 	errNotSignature = errors.New("an attestation, not a signature")
 	errUntrustedKey = errors.New("signed by a key that is not trusted")
+	errUnreadable   = errors.New("listed, but cannot be read")
 )
 
 func checkStatement(bd *Bundle, s signature.Subject) (*Statement, error) {
@@ -350,19 +403,33 @@ type Verified struct {
 //
 // When none passes, the error is a *signature.VerifyError whose reason is
 // the most telling found: wrong-subject, tampered (a signature that fails
-// with the key its bundle names), untrusted-certificate, untrusted-key,
-// malformed, and unsigned when there are no signature bundles.
+// with the key its bundle names, or a blob that is not what its digest
+// names), untrusted-certificate, untrusted-key, malformed (a referrer that
+// is gone or over the size limit among them), and unsigned when there are
+// no signature bundles. It names the referrers that could not be read.
+//
+// A referrer that could not be read because the registry failed (an
+// error, or access refused) is skipped too, as a later one may pass; but
+// if none does, the error is not a *signature.VerifyError: the unread one
+// may be the valid signature, so s could not be checked, which must not
+// pass for unsigned or untrusted.
 func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, error) {
 	ds, err := v.st.list(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	best := &signature.VerifyError{Subject: s, Format: Name, Reason: signature.ReasonUnsigned, Err: errors.New("no sigstore bundle signature")}
-	bestRank := 0
+	if len(ds) > MaxBundles {
+		ds = ds[:MaxBundles]
+	}
+	var (
+		best       error
+		bestReason = signature.ReasonUnsigned
+		bestRank   = 0
+		bestAt     = -1
+		faults     []readFault
+		failures   []error
+	)
 	for i, d := range ds {
-		if i >= MaxBundles {
-			break
-		}
 		b, err := v.st.fetch(ctx, s, d)
 		var res *Verified
 		switch {
@@ -370,20 +437,59 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 			res, err = v.verifyBundle(b, s)
 		case errors.Is(err, errNotBundle):
 			continue
-		case errors.Is(err, ErrMalformed), errors.Is(err, ErrTampered):
-		default:
+		case errors.Is(err, ErrMalformed):
+		case ctx.Err() != nil:
 			return nil, err
+		case referrer.AtFault(err):
+			faults = append(faults, readFault{at: i, err: err})
+			if !errors.Is(err, ErrTampered) {
+				err = fmt.Errorf("%w: %w", errUnreadable, err)
+			}
+		default:
+			failures = append(failures, err)
+			continue
 		}
 		if err == nil {
 			res.Manifest = d.Digest
 			return res, nil
 		}
-		reason, rank := classify(err)
-		if rank > bestRank {
-			best, bestRank = &signature.VerifyError{Subject: s, Format: Name, Reason: reason, Err: fmt.Errorf("bundle %s: %w", d.Digest, err)}, rank
+		if reason, rank := classify(err); rank > bestRank {
+			best, bestReason, bestRank, bestAt = fmt.Errorf("bundle %s: %w", d.Digest, err), reason, rank, i
 		}
 	}
-	return nil, best
+	var others []string // unreadable referrers best does not already name
+	for _, f := range faults {
+		if f.at != bestAt {
+			others = append(others, f.err.Error())
+		}
+	}
+	if len(failures) > 0 {
+		err := fmt.Errorf("checking sigstore bundles of %s: could not read %d of its %d referrers: %w",
+			s.Name(), len(failures)+len(faults), len(ds), referrer.JoinErrors(failures))
+		if len(others) > 0 {
+			err = fmt.Errorf("%w; %s", err, strings.Join(others, "; "))
+		}
+		if best != nil {
+			// %v, not %w: the verdict on the others must not make this
+			// error pass for one.
+			err = fmt.Errorf("%w; of the other referrers none verifies: %v", err, best)
+		}
+		return nil, err
+	}
+	if best == nil {
+		best = errors.New("no sigstore bundle signature")
+	}
+	if len(others) > 0 {
+		best = fmt.Errorf("%w; could not read %d other referrer(s): %s", best, len(others), strings.Join(others, "; "))
+	}
+	return nil, &signature.VerifyError{Subject: s, Format: Name, Reason: bestReason, Err: best}
+}
+
+// readFault is a referrer that could not be read through its own fault
+// (referrer.AtFault); at is its place in the listing.
+type readFault struct {
+	at  int
+	err error
 }
 
 func (v *Verifier) verifyBundle(b []byte, s signature.Subject) (*Verified, error) {

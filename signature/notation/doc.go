@@ -9,7 +9,9 @@
 //
 //   - the legacy manifest variant (no artifactType, config media type
 //     application/vnd.cncf.notary.signature), which every notation release
-//     reads, with the certificate thumbprint and creation time annotations;
+//     reads, with the certificate thumbprint and creation time annotations,
+//     and signet's own expiry annotation (ExpiryAnnotation), which
+//     verifiers ignore;
 //   - protected header keys sorted, signingTime in whole seconds (UTC), crit
 //     listing exactly the critical headers present;
 //   - x5c leaf first and self-signed root last, standard base64 DER;
@@ -19,9 +21,10 @@
 //     signed manifest, which is what notation compares it with.
 //
 // Signing lists the subject's notation signatures first and skips subjects
-// that already carry one with the same certificate chain, and checks every
-// new envelope before pushing it, as notation-go does. Verification applies
-// the format's integrity rules (algorithm matches the leaf key, critical
-// headers, content type, chain rules, payload descriptor) and leaves trust
-// (roots, identities, revocation) to a signature.Trust.
+// that already carry one with the same certificate chain that is valid now
+// (not expired), and checks every new envelope before pushing it, as
+// notation-go does. Verification applies the format's integrity rules
+// (algorithm matches the leaf key, critical headers, content type, chain
+// rules, payload descriptor) and leaves trust (roots, identities,
+// revocation) to a signature.Trust.
 package notation

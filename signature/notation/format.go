@@ -14,6 +14,7 @@ import (
 
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/certs"
+	"github.com/signet-project/signet/signature/referrer"
 )
 
 // Name is the format's name in results, reports and --format.
@@ -114,10 +115,11 @@ func (f *Format) Name() string { return Name }
 func (f *Format) Chain() []*x509.Certificate { return f.chain }
 
 // Sign signs s and pushes the signature as a referrer of s, unless s
-// already has a notation signature with the same certificate chain (then
-// the result is Skipped and names that signature). Each envelope is
-// verified before it is pushed, so a faulty HSM or key never publishes a
-// signature that fails verification.
+// already has a notation signature with the same certificate chain that is
+// valid now, neither expired nor signed in the future (then the result is
+// Skipped and names that signature). Each envelope is verified before it
+// is pushed, so a faulty HSM or key never publishes a signature that fails
+// verification.
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
 	unlock := f.store.refs.Lock(s)
 	defer unlock()
@@ -152,22 +154,117 @@ func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Resul
 	return signature.Result{Format: Name, Digest: sm.Descriptor.Digest}, nil
 }
 
-// existing finds a notation signature of s with f's chain.
+// existing finds a notation signature of s that covers the one f would
+// push (see covers).
+//
+// A signature that cannot be checked because the registry failed does not
+// stop the others from being checked, as one of them may cover s; but when
+// none does, existing fails rather than lets Sign write: the unchecked one
+// may be the very signature Sign would repeat, and a failure that persists
+// would add one more copy on every run.
 func (f *Format) existing(ctx context.Context, s signature.Subject) (v1.Hash, bool, error) {
 	ds, err := f.store.List(ctx, s)
 	if err != nil {
 		return v1.Hash{}, false, err
 	}
+	now := f.o.now()
+	var unchecked []error
 	for _, d := range ds {
-		tp, err := f.store.Thumbprints(ctx, s, d)
-		if err != nil {
+		ok, err := f.covers(ctx, s, d, now)
+		switch {
+		case err == nil:
+			if ok {
+				return d.Digest, true, nil
+			}
+		case ctx.Err() != nil:
 			return v1.Hash{}, false, err
-		}
-		if slices.Equal(tp, f.thumbprints) {
-			return d.Digest, true, nil
+		default:
+			unchecked = append(unchecked, err)
 		}
 	}
+	if len(unchecked) > 0 {
+		return v1.Hash{}, false, fmt.Errorf("checking %s for an existing notation signature: %d of its %d signatures could not be checked: %w",
+			s.Name(), len(unchecked), len(ds), referrer.JoinErrors(unchecked))
+	}
 	return v1.Hash{}, false, nil
+}
+
+// covers reports whether signature d of s does what f's would: it names
+// f's certificate chain (the thumbprint rule of notation-format.md §3.7)
+// and is valid at now, since an expired signature, or one whose signing
+// time is yet to come, passes no verifier, and counting it would leave s
+// with no valid signature on every later run.
+//
+// The thumbprints come from the listing, so signatures of other chains
+// cost nothing. For one of f's chain, the listing says when it is valid if
+// signet wrote it (ExpiryAnnotation); otherwise its envelope is read, and
+// then checked as notation checks integrity, since it is at hand.
+//
+// A signature that cannot be read for a reason of its own (deleted but
+// still listed in the tag index, say) covers nothing; an error means d
+// could not be checked. A signature judged from the listing alone is not
+// read, so one of signet's deleted from a registry without the referrers
+// API still counts until its entry leaves the tag index (as it does when
+// a later push for s is refused for it): making sure would cost a request
+// on every skip.
+func (f *Format) covers(ctx context.Context, s signature.Subject, d v1.Descriptor, now time.Time) (bool, error) {
+	ann, pm, err := f.store.annotations(ctx, s, d)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrMalformed), referrer.AtFault(err):
+		return false, nil
+	default:
+		return false, err
+	}
+	if !slices.Equal(thumbprints(ann), f.thumbprints) {
+		return false, nil
+	}
+	if signed, expiry, ok := validity(ann); ok {
+		return validAt(signed, expiry, now), nil
+	}
+	env, err := f.store.envelopeOf(ctx, s, d, pm)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrTampered), referrer.AtFault(err):
+		return false, nil
+	default:
+		return false, err
+	}
+	e, err := ParseEnvelope(env)
+	if err != nil || !slices.Equal(certs.Thumbprints(e.Chain), f.thumbprints) || e.Verify() != nil {
+		return false, nil
+	}
+	if p, err := ParsePayload(e.Payload); err != nil || p.Matches(s) != nil {
+		return false, nil
+	}
+	return validAt(e.Header.SigningTime, e.Header.Expiry, now), nil
+}
+
+// validity reads the signing time and expiry (zero for none) signet
+// records in a signature manifest's annotations; ok is false when they are
+// not both there and readable.
+func validity(ann map[string]string) (signed, expiry time.Time, ok bool) {
+	exp, found := ann[ExpiryAnnotation]
+	if !found {
+		return time.Time{}, time.Time{}, false
+	}
+	signed, err := time.Parse(time.RFC3339, ann[CreatedAnnotation])
+	if err != nil {
+		return time.Time{}, time.Time{}, false
+	}
+	if exp != NoExpiry {
+		if expiry, err = time.Parse(time.RFC3339, exp); err != nil {
+			return time.Time{}, time.Time{}, false
+		}
+	}
+	return signed, expiry, true
+}
+
+// validAt reports whether a signature signed at signed, expiring at
+// expiry (zero for never), is valid at now, by the verifier's rule for
+// expiry.
+func validAt(signed, expiry, now time.Time) bool {
+	return !now.Before(signed) && (expiry.IsZero() || !now.After(expiry))
 }
 
 // checkGenerated re-reads an envelope just made and checks what a faulty
@@ -273,9 +370,18 @@ type Verified struct {
 // Signatures are tried in listing order until one passes, at most the
 // verifier's maximum. When none passes, the error is a
 // *signature.VerifyError with the most telling reason found: a trusted
-// signature for another manifest (wrong-subject) beats a tampered envelope,
-// which beats an untrusted certificate, an untrusted key, then a malformed
-// signature. Registry failures are returned as they are.
+// signature for another manifest (wrong-subject) beats a tampered envelope
+// (or one that is not what its digest names), which beats an untrusted
+// certificate, an untrusted key, then a malformed signature (one that is
+// gone or over the size limit among them). The error names the signatures
+// that could not be read.
+//
+// A signature that could not be read because the registry failed (an
+// error, or access refused) is skipped too, as a later one may pass; but
+// if none does, the error is not a *signature.VerifyError: the unread one
+// may be the valid signature, so s could not be checked, which must not
+// pass for unsigned or untrusted. Failing to list the signatures is
+// returned as it is.
 func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, error) {
 	ds, err := v.store.List(ctx, s)
 	if err != nil {
@@ -285,33 +391,74 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 		return nil, &signature.VerifyError{Subject: s, Format: Name, Reason: signature.ReasonUnsigned,
 			Err: errors.New("no notation signature (no referrer of type " + ArtifactType + ")")}
 	}
-	var best *signature.VerifyError
-	bestRank := -1
-	for i, d := range ds {
-		if i >= v.max {
-			break
-		}
+	examined := ds[:min(len(ds), v.max)]
+	var (
+		best       error
+		bestReason signature.Reason
+		bestRank   = -1
+		bestAt     = -1
+		faults     []readFault
+		failures   []error
+	)
+	for i, d := range examined {
 		env, err := v.store.Envelope(ctx, s, d)
 		var res *Verified
-		if err == nil {
+		switch {
+		case err == nil:
 			res, err = v.verifyEnvelope(env, s)
-		} else if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTampered) {
+		case errors.Is(err, ErrMalformed):
+		case ctx.Err() != nil:
 			return nil, err
+		case referrer.AtFault(err):
+			faults = append(faults, readFault{at: i, err: err})
+			if !errors.Is(err, ErrTampered) {
+				err = fmt.Errorf("%w: %w", errUnreadable, err)
+			}
+		default:
+			failures = append(failures, err)
+			continue
 		}
 		if err == nil {
 			res.Manifest = d.Digest
 			return res, nil
 		}
-		reason, rank := classify(err)
-		if rank > bestRank {
-			best, bestRank = &signature.VerifyError{Subject: s, Format: Name, Reason: reason,
-				Err: fmt.Errorf("signature %s: %w", d.Digest, err)}, rank
+		if reason, rank := classify(err); rank > bestRank {
+			best, bestReason, bestRank, bestAt = fmt.Errorf("signature %s: %w", d.Digest, err), reason, rank, i
 		}
 	}
-	if len(ds) > v.max {
-		best.Err = fmt.Errorf("%w (examined the first %d of %d signatures)", best.Err, v.max, len(ds))
+	var others []string // unreadable signatures best does not already name
+	for _, f := range faults {
+		if f.at != bestAt {
+			others = append(others, f.err.Error())
+		}
 	}
-	return nil, best
+	if len(failures) > 0 {
+		err := fmt.Errorf("checking notation signatures of %s: could not read %d of the %d examined: %w",
+			s.Name(), len(failures)+len(faults), len(examined), referrer.JoinErrors(failures))
+		if len(others) > 0 {
+			err = fmt.Errorf("%w; %s", err, strings.Join(others, "; "))
+		}
+		if best != nil {
+			// %v, not %w: the verdict on the others must not make this
+			// error pass for one.
+			err = fmt.Errorf("%w; of the other signatures none verifies: %v", err, best)
+		}
+		return nil, err
+	}
+	if len(others) > 0 {
+		best = fmt.Errorf("%w; could not read %d other signature(s): %s", best, len(others), strings.Join(others, "; "))
+	}
+	if len(ds) > v.max {
+		best = fmt.Errorf("%w (examined the first %d of %d signatures)", best, v.max, len(ds))
+	}
+	return nil, &signature.VerifyError{Subject: s, Format: Name, Reason: bestReason, Err: best}
+}
+
+// readFault is a signature that could not be read through its own fault
+// (referrer.AtFault); at is its place in the listing.
+type readFault struct {
+	at  int
+	err error
 }
 
 // Errors the verifier adds to the envelope's own.
@@ -319,6 +466,7 @@ var (
 	errOtherSubject = errors.New("signature for another manifest")
 	errUntrustedKey = errors.New("signed by a key that is not trusted")
 	errNotValidNow  = errors.New("expired or not yet valid")
+	errUnreadable   = errors.New("listed, but cannot be read")
 )
 
 func (v *Verifier) verifyEnvelope(b []byte, s signature.Subject) (*Verified, error) {

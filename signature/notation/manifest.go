@@ -24,6 +24,17 @@ const (
 	ThumbprintAnnotation = "io.cncf.notary.x509chain.thumbprint#S256"
 	// CreatedAnnotation is the signing time, RFC 3339 UTC.
 	CreatedAnnotation = "org.opencontainers.image.created"
+	// ExpiryAnnotation is signet's own: the envelope's expiry, RFC 3339
+	// UTC, or NoExpiry. With CreatedAnnotation it gives the envelope's
+	// validity window in the referrers listing, so that re-signing can
+	// tell an expired signature of its chain from a live one without
+	// reading each envelope. Verifiers ignore it, notation's included; a
+	// signature without it (notation's, or an older signet's) has its
+	// envelope read instead.
+	ExpiryAnnotation = "dev.signet.notation.expiry"
+	// NoExpiry is ExpiryAnnotation's value for a signature that does not
+	// expire.
+	NoExpiry = "none"
 )
 
 // descriptor is an OCI descriptor with the fields in the order the OCI
@@ -64,11 +75,22 @@ type SignatureManifest struct {
 // the legacy manifest variant every notation release reads: no
 // artifactType, config of media type ArtifactType and content "{}", the
 // envelope as its only layer, subject s, and the thumbprint and creation
-// annotations.
+// annotations, and ExpiryAnnotation when the envelope decodes and was
+// signed at signingTime.
 func NewSignatureManifest(envelope []byte, s signature.Subject, chain []*x509.Certificate, signingTime time.Time) (*SignatureManifest, error) {
+	signingTime = signingTime.Truncate(time.Second).UTC()
 	ann := map[string]string{
 		ThumbprintAnnotation: ThumbprintsJSON(chain),
-		CreatedAnnotation:    signingTime.UTC().Format(time.RFC3339),
+		CreatedAnnotation:    signingTime.Format(time.RFC3339),
+	}
+	// The dedupe takes the creation time and the expiry for the
+	// envelope's validity window without reading it, so the expiry is
+	// recorded only when the envelope agrees on the signing time.
+	if e, err := ParseEnvelope(envelope); err == nil && e.Header.SigningTime.Equal(signingTime) {
+		ann[ExpiryAnnotation] = NoExpiry
+		if !e.Header.Expiry.IsZero() {
+			ann[ExpiryAnnotation] = e.Header.Expiry.UTC().Format(time.RFC3339)
+		}
 	}
 	config := referrer.ConfigDescriptor(ArtifactType)
 	m := manifest{

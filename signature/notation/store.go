@@ -42,26 +42,46 @@ func (st *Store) List(ctx context.Context, s signature.Subject) ([]v1.Descriptor
 // annotations out, from the manifest itself. Hex is lower-cased: the spec's
 // examples use upper case, notation-go writes lower case.
 func (st *Store) Thumbprints(ctx context.Context, s signature.Subject, d v1.Descriptor) ([]string, error) {
-	ann := d.Annotations
-	if _, ok := ann[ThumbprintAnnotation]; !ok {
-		m, err := st.reg.Manifest(ctx, s.Repo.Digest(d.Digest.String()))
-		if err != nil {
-			return nil, fmt.Errorf("reading notation signature %s of %s: %w", d.Digest, s.Name(), err)
-		}
-		pm, err := parseSignatureManifest(m.Body)
-		if err != nil {
-			return nil, nil // not a signature signet can read: never "the same"
-		}
-		ann = pm.annotations
+	ann, _, err := st.annotations(ctx, s, d)
+	if errors.Is(err, ErrMalformed) {
+		return nil, nil // not a signature signet can read: never "the same"
 	}
+	if err != nil {
+		return nil, err
+	}
+	return thumbprints(ann), nil
+}
+
+// annotations returns the annotations of signature manifest d: the
+// listing's, or, when the listing leaves them out, the manifest's, which is
+// then returned too, so that its envelope can be read without reading it
+// again. A manifest that is not a notation signature is ErrMalformed.
+func (st *Store) annotations(ctx context.Context, s signature.Subject, d v1.Descriptor) (map[string]string, *parsedManifest, error) {
+	if _, ok := d.Annotations[ThumbprintAnnotation]; ok {
+		return d.Annotations, nil, nil
+	}
+	m, err := st.reg.Manifest(ctx, s.Repo.Digest(d.Digest.String()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading notation signature %s of %s: %w", d.Digest, s.Name(), err)
+	}
+	pm, err := parseSignatureManifest(m.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("notation signature %s: %w", d.Digest, err)
+	}
+	return pm.annotations, pm, nil
+}
+
+// thumbprints decodes ThumbprintAnnotation, lower-casing the hex; nil when
+// it is missing or not a JSON array of strings.
+func thumbprints(ann map[string]string) []string {
 	var tp []string
 	if err := json.Unmarshal([]byte(ann[ThumbprintAnnotation]), &tp); err != nil {
-		return nil, nil
+		return nil
 	}
 	for i := range tp {
 		tp[i] = strings.ToLower(tp[i])
 	}
-	return tp, nil
+	return tp
 }
 
 // Envelope fetches the envelope of the signature manifest d, checking the
@@ -79,6 +99,23 @@ func (st *Store) Envelope(ctx context.Context, s signature.Subject, d v1.Descrip
 		return nil, fmt.Errorf("%w: %w", ErrTampered, err)
 	}
 	return env, err
+}
+
+// envelopeOf is Envelope, reading only the blob when the manifest, pm, has
+// been read already.
+func (st *Store) envelopeOf(ctx context.Context, s signature.Subject, d v1.Descriptor, pm *parsedManifest) ([]byte, error) {
+	if pm == nil {
+		return st.Envelope(ctx, s, d)
+	}
+	env, err := st.reg.Blob(ctx, s.Repo, pm.envelope.Digest, MaxEnvelopeSize)
+	if err != nil {
+		err = fmt.Errorf("reading envelope %s of notation signature %s: %w", pm.envelope.Digest, d.Digest, err)
+		if errors.Is(err, registry.ErrDigestMismatch) {
+			err = fmt.Errorf("%w: %w", ErrTampered, err)
+		}
+		return nil, err
+	}
+	return env, nil
 }
 
 // Push uploads the config and envelope blobs of sm, then the manifest, as

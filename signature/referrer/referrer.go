@@ -6,15 +6,28 @@
 // and what its blob holds, stays with the format; this package only moves
 // the bytes and serialises signing per subject.
 //
-// Imports: signature, registry (Locks, its errors and manifest type),
-// go-containerregistry's name and v1 types, and errgroup.
+// It also says which failures to read a referrer are the referrer's own
+// fault (AtFault): the formats agree on that rule so that a deleted
+// signature is skipped alike by all of them, while a failing registry is
+// never taken for an unsigned image. And when a registry without the
+// referrers API refuses to extend a subject's sha256-<hex> tag index
+// because the index still lists a deleted signature, Push drops the deleted
+// entries and pushes again.
+//
+// Imports: signature, registry (Locks, its errors, descriptor and manifest
+// types), go-containerregistry's name and v1 types, and errgroup.
 package referrer
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -38,6 +51,23 @@ type Registry interface {
 }
 
 var _ Registry = (*registry.Client)(nil)
+
+// tagIndexWriter is what dropping dangling entries from a referrers tag
+// index takes beyond Registry. It is asked of a Registry by type assertion,
+// so that Registry stays as small as what every other path needs.
+type tagIndexWriter interface {
+	Resolve(ctx context.Context, ref name.Reference) (registry.Descriptor, error)
+	PutManifest(ctx context.Context, ref name.Reference, mediaType string, body []byte) (registry.PutResult, error)
+	DeleteManifest(ctx context.Context, repo name.Repository, digest v1.Hash) error
+}
+
+var _ tagIndexWriter = (*registry.Client)(nil)
+
+// pushLocks serialises the pushes of one subject's referrers across every
+// Store of the process (a notation and a bundle format on one registry
+// client, say), since Push may rewrite the subject's tag index outside
+// PushReferrer, whose own lock does not cover that.
+var pushLocks registry.Locks
 
 // emptyConfig is the config blob of every referrer a Store pushes: the OCI
 // empty JSON object. Formats name it with their own media type.
@@ -86,6 +116,10 @@ func (st *Store) Lock(s signature.Subject) (unlock func()) {
 // Push uploads the config and blob side by side, then pushes manifest, whose
 // referrers-listing descriptor is desc, as a referrer of s. The blobs are
 // independent; uploading them together hides one round trip per signature.
+//
+// When the registry refuses the updated tag index because it lists
+// referrers whose manifests are gone, Push drops those entries and pushes
+// once more; an entry it cannot check keeps the first failure.
 func (st *Store) Push(ctx context.Context, s signature.Subject, blob, manifest []byte, desc v1.Descriptor) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -104,10 +138,89 @@ func (st *Store) Push(ctx context.Context, s signature.Subject, blob, manifest [
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if err := st.reg.PushReferrer(ctx, s.Repo, manifest, string(desc.MediaType), desc, s.Digest); err != nil {
+	unlock := pushLocks.Lock(s.Repo.String() + "@" + s.Digest.String())
+	defer unlock()
+	err := st.reg.PushReferrer(ctx, s.Repo, manifest, string(desc.MediaType), desc, s.Digest)
+	if refused(err) {
+		// Registries refuse an index naming a manifest they lack
+		// (distribution: 400 MANIFEST_BLOB_UNKNOWN; go-containerregistry:
+		// 404), so one signature deleted from a registry without the
+		// referrers API would block every later one of its subject.
+		gone, perr := st.dropGone(ctx, s)
+		switch {
+		case perr != nil:
+			err = fmt.Errorf("%w (dropping deleted referrers from the tag index: %w)", err, perr)
+		case gone > 0:
+			err = st.reg.PushReferrer(ctx, s.Repo, manifest, string(desc.MediaType), desc, s.Digest)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("pushing referrer %s: %w", desc.Digest, err)
 	}
 	return nil
+}
+
+// refused reports whether err is a registry's 400 or 404 answer, which is
+// how it refuses a referrers tag index that lists a manifest it no longer
+// has. Other causes give the same answers; dropGone then finds nothing to
+// drop, and the error stands.
+func refused(err error) bool {
+	var re *registry.Error
+	return errors.As(err, &re) && (re.StatusCode == http.StatusBadRequest || re.StatusCode == http.StatusNotFound)
+}
+
+// dropGone rewrites s's referrers tag index without the entries whose
+// manifests the registry no longer has, and returns how many it dropped.
+// Such an entry lists a signature that is gone, so dropping it loses
+// nothing; an entry it cannot check (the registry failing) stops it, so
+// that nothing live is dropped. The caller holds pushLocks for s.
+func (st *Store) dropGone(ctx context.Context, s signature.Subject) (int, error) {
+	w, ok := st.reg.(tagIndexWriter)
+	if !ok {
+		return 0, nil
+	}
+	tag := s.Repo.Tag(registry.ReferrersTag(s.Digest))
+	m, err := st.reg.Manifest(ctx, tag)
+	if registry.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(m.Body, &idx); err != nil || (idx.MediaType != types.OCIImageIndex && m.MediaType != string(types.OCIImageIndex)) {
+		return 0, nil // not an index signet writes: left alone
+	}
+	kept := make([]v1.Descriptor, 0, len(idx.Manifests))
+	for _, d := range idx.Manifests {
+		_, err := w.Resolve(ctx, s.Repo.Digest(d.Digest.String()))
+		switch {
+		case err == nil:
+			kept = append(kept, d)
+		case registry.IsNotFound(err):
+		default:
+			return 0, fmt.Errorf("checking %s listed in %s: %w", d.Digest, tag, err)
+		}
+	}
+	gone := len(idx.Manifests) - len(kept)
+	if gone == 0 {
+		return 0, nil
+	}
+	idx.MediaType, idx.Manifests = types.OCIImageIndex, kept
+	body, err := json.Marshal(idx)
+	if err != nil {
+		return 0, fmt.Errorf("encoding %s: %w", tag, err)
+	}
+	put, err := w.PutManifest(ctx, tag, string(types.OCIImageIndex), body)
+	if err != nil {
+		return 0, fmt.Errorf("writing %s without %d deleted referrer(s): %w", tag, gone, err)
+	}
+	if put.Digest != m.Digest {
+		// Housekeeping only, as after every index update: registries that
+		// refuse deletes keep the old index untagged until collected.
+		_ = w.DeleteManifest(ctx, s.Repo, m.Digest)
+	}
+	return gone, nil
 }
 
 // Fetch reads referrer d of s and returns its signature blob: the layer
@@ -130,6 +243,41 @@ func (st *Store) Fetch(ctx context.Context, s signature.Subject, d v1.Descriptor
 		return nil, fmt.Errorf("reading blob %s of referrer %s: %w", layer.Digest, d.Digest, err)
 	}
 	return b, nil
+}
+
+// AtFault reports whether a failure to read a referrer (Fetch, or a read of
+// its manifest) is the referrer's own fault, which reading again will not
+// change: its manifest or blob is gone, over the size limit, or not what
+// its digest names. A signature manifest deleted on a registry without the
+// referrers API stays listed in the sha256-<hex> tag index, so a listed
+// referrer that is gone is an ordinary sight there: it verifies nothing and
+// covers nothing. Any other failure (the registry failing, access refused)
+// says nothing about the referrer, which may be the very signature sought.
+func AtFault(err error) bool {
+	return registry.IsNotFound(err) || errors.Is(err, registry.ErrTooLarge) || errors.Is(err, registry.ErrDigestMismatch)
+}
+
+// JoinErrors joins errs on one line, wrapping each. Temporary registry
+// failures come first because registry.IsTemporary judges by the first
+// registry error in the chain, and a repeat is worth it when any of them
+// may pass.
+func JoinErrors(errs []error) error {
+	sorted := slices.Clone(errs)
+	slices.SortStableFunc(sorted, func(a, b error) int {
+		ta, tb := registry.IsTemporary(a), registry.IsTemporary(b)
+		switch {
+		case ta == tb:
+			return 0
+		case ta:
+			return -1
+		}
+		return 1
+	})
+	args := make([]any, len(sorted))
+	for i, err := range sorted {
+		args[i] = err
+	}
+	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(sorted)), "; "), args...)
 }
 
 // uploadConfig uploads the "{}" config blob to repo once per Store: every
