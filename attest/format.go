@@ -37,6 +37,12 @@ func WithProvenanceSource(src ProvenanceSource) Option {
 // (externalParameters.workflow), the runner (internalParameters.github)
 // and the source commit (a resolved dependency), and the builder id and
 // invocation id only where BuildKit recorded none. Default: none.
+//
+// The environment is taken to be the build's, so give it only when the
+// subjects were built there: by signet build, or in the workflow run that
+// signs them. For images other runs built (signet batch --pending), the
+// signing run's workflow, commit and builder would be signed as the
+// build's, and a policy on them would be satisfied by the wrong run.
 func WithEnvironment(p *Provenance) Option {
 	return func(o *options) error { o.env = p; return nil }
 }
@@ -156,7 +162,7 @@ func (f *Format) Statement(ctx context.Context, s signature.Subject) (*Statement
 	}
 	p := Merge(f.overrides, built, f.env)
 	if p.IsZero() {
-		return nil, fmt.Errorf("%w for %s: it carries no BuildKit provenance, no GitHub Actions environment is set, and no builder id, build type or source was given", ErrNoFacts, s.Name())
+		return nil, fmt.Errorf("%w for %s: it carries no BuildKit provenance, no facts of the environment that built it were given (GitHub Actions), and no builder id, build type or source", ErrNoFacts, s.Name())
 	}
 	raw, err := marshal(p)
 	if err != nil {

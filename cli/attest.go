@@ -26,6 +26,10 @@ type provenanceFlags struct {
 	buildType    string
 	sourceURI    string
 	sourceDigest string
+	// builtElsewhere says the images were built by other runs than the
+	// one signet signs in (batch --pending), so the CI environment is not
+	// the build's and only what the build recorded is signed.
+	builtElsewhere bool
 }
 
 func (p *provenanceFlags) register(cmd *cobra.Command) {
@@ -35,8 +39,8 @@ func (p *provenanceFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&p.sourceDigest, "source-digest", "", "digest of --source-uri as ALG:VALUE, e.g. gitCommit:<sha>")
 }
 
-// options returns the provenance facts the flags and the environment
-// give, as attest options.
+// options returns the provenance facts the flags and, unless the images
+// were built elsewhere, the environment give, as attest options.
 func (p *provenanceFlags) options() ([]attest.Option, error) {
 	ov := attest.Overrides{BuilderID: p.builderID, BuildType: p.buildType, SourceURI: p.sourceURI}
 	if p.sourceDigest != "" {
@@ -49,7 +53,11 @@ func (p *provenanceFlags) options() ([]attest.Option, error) {
 	if err := ov.Validate(); err != nil {
 		return nil, usageErr("provenance flags: %w", err)
 	}
-	return []attest.Option{attest.WithOverrides(ov), attest.WithEnvironment(attest.GitHubProvenance(os.Getenv))}, nil
+	opts := []attest.Option{attest.WithOverrides(ov)}
+	if !p.builtElsewhere {
+		opts = append(opts, attest.WithEnvironment(attest.GitHubProvenance(os.Getenv)))
+	}
+	return opts, nil
 }
 
 // attestSet builds each (key, attestation spec) pair's Format once and

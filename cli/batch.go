@@ -36,8 +36,18 @@ one signing, and an entry with another key signs it with that key too. With
 registry (or one repository) whose sign-request attestation, left by
 signet's BuildKit frontend, is not yet honoured: builds made by other tools
 (docker buildx, buildctl) with the "# syntax=" directive. Each requested
-signature and attestation is verified with the key first; --key overrides
-the key the request names, with a warning.
+signature and attestation is verified with the key first.
+
+A sign request is a wish, not an authority: anyone who can push to the
+registry can write one, so the operator's configuration decides. The key
+given by --key or SIGNET_KEY signs whatever key a request names (a
+warning names the requested key when it differs), and --format and
+--attest override what requests ask for. Only when no key is configured
+is the key a request names used; give --policy then, so that only keys
+the policy allows sign, and only in their repositories and formats.
+Provenance is made from what BuildKit recorded in each image and from
+--builder-id/--build-type/--source-uri/--source-digest, never from the
+CI environment of the signing run, which did not build the images.
 
 Exit status: 0 when everything was signed, 2 when some images failed (listed,
 and in --report), 1 for usage or configuration errors.`,

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -33,6 +34,8 @@ type buildFlags struct {
 	provenance string
 	progress   string
 	policy     string
+	secrets    []string
+	ssh        []string
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -50,13 +53,22 @@ mode=max unless --provenance says otherwise).
 A Dockerfile whose first line is "# syntax=<signet frontend image>" may
 declare its signing with "# signet:" lines (formats, attest, key); the
 frontend records them as a sign-request attestation, and build honours it:
-its formats and attestations are used, and its key unless --key names
-another (a warning says so). Explicit --format and --attest win too, with a
-warning.
+its formats and attestations are used, and its key unless --key or
+SIGNET_KEY names another (a warning says so). Explicit --format and
+--attest win too, with a warning.
 
 --policy FILE checks the signing against a signing policy twice: in the
 frontend, before anything is built (the file is handed over as the build
 context "signet-policy"), and here, with the real key, before signing.
+
+BuildKit pulls and pushes with the credentials of the docker config
+($DOCKER_CONFIG, else ~/.docker/config.json, credential helpers included),
+as docker buildx and buildctl do. --secret and --ssh hand secrets and SSH
+agents to RUN --mount=type=secret and type=ssh, in docker buildx's syntax:
+  --secret id=npmrc,src=$HOME/.npmrc    --secret id=token,env=API_TOKEN
+  --ssh default                         --ssh github=$HOME/.ssh/id_ed25519
+A secret is read from its file or variable while the build runs and is
+never put on a command line; pass it by file or variable, not by value.
 
 Exit status: 0 when the build was pushed and everything signed, 2 when some
 manifests failed to sign, 1 for usage errors and failed builds.`,
@@ -82,6 +94,8 @@ manifests failed to sign, 1 for usage errors and failed builds.`,
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "build argument NAME=VALUE (repeatable)")
 	fl.StringVar(&f.provenance, "provenance", solve.DefaultProvenance, `BuildKit's provenance (attest:provenance), or "disabled"`)
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto, plain, tty, quiet or rawjson")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR] (repeatable)")
+	fl.StringArrayVar(&f.ssh, "ssh", nil, "SSH agent for RUN --mount=type=ssh: default or ID[=SOCKET|KEY[,KEY...]] (repeatable)")
 	registerPolicyFlag(cmd, &f.policy)
 	return cmd
 }
@@ -130,21 +144,33 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 		}
 		buildArgs[k] = v
 	}
+	secrets := make([]solve.Secret, 0, len(f.secrets))
+	for _, v := range f.secrets {
+		s, err := solve.ParseSecret(v)
+		if err != nil {
+			return usageErr("--secret: %w", err)
+		}
+		secrets = append(secrets, s)
+	}
+	agents := make([]solve.SSH, 0, len(f.ssh))
+	for _, v := range f.ssh {
+		a, err := solve.ParseSSH(v)
+		if err != nil {
+			return usageErr("--ssh: %w", err)
+		}
+		agents = append(agents, a)
+	}
+	dockerfile := f.dockerfile
+	if dockerfile == "" {
+		dockerfile = filepath.Join(contextDir, "Dockerfile")
+	}
 	policyFile := policyFlag(cmd)
 	var pol *policy.Policy
 	if policyFile != "" {
 		if pol, err = loadPolicy(ctx, g, policyFile, true); err != nil {
 			return err
 		}
-		// The frontend can check the repository's scope only when it
-		// knows the repository, which belongs to the exporter.
-		if _, ok := buildArgs[buildkit.ArgRepository]; !ok {
-			buildArgs[buildkit.ArgRepository] = tags[0].Context().Name()
-		}
-	}
-	dockerfile := f.dockerfile
-	if dockerfile == "" {
-		dockerfile = filepath.Join(contextDir, "Dockerfile")
+		addPolicyRepository(buildArgs, dockerfile, tags[0])
 	}
 
 	res, err := solve.Build(ctx, solve.Request{
@@ -156,6 +182,8 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 		BuildArgs:    buildArgs,
 		Provenance:   f.provenance,
 		PolicyFile:   policyFile,
+		Secrets:      secrets,
+		SSH:          agents,
 		Insecure:     slices.ContainsFunc(tags, func(t name.Tag) bool { return g.isInsecure(t.RegistryStr()) }),
 		Progress:     g.stderr,
 		ProgressMode: f.progress,
@@ -184,7 +212,9 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 			}
 		}
 	}
-	settings := settingsFor(ctx, g, cmd, &f.runFlags, req)
+	// The request was read back by digest from what this build pushed, so
+	// it says what the operator's own Dockerfile says.
+	settings := newRequestKeys(&f.runFlags, true).settingsFor(ctx, g, cmd, &f.runFlags, req)
 	if req == nil && !cmd.Flags().Changed("attest") && f.provenance != "disabled" {
 		settings.Attest = []string{buildkit.ProvenanceAttest}
 	}
@@ -198,12 +228,68 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 	return f.run(ctx, g, targets, nil)
 }
 
+// addPolicyRepository tells the frontend which repository the image is for,
+// so that it can check the policy's scopes, which it could not otherwise:
+// the repository belongs to the exporter. It does so only when the build
+// declares a signing intent: SIGNET_REPOSITORY is one of the intent's build
+// args, so on its own it would make the frontend record a sign request the
+// Dockerfile never asked for (and drop the provenance signet build signs
+// by default). A build arg the user set is left alone.
+func addPolicyRepository(buildArgs map[string]string, dockerfile string, tag name.Tag) {
+	if _, ok := buildArgs[buildkit.ArgRepository]; ok {
+		return
+	}
+	data, err := os.ReadFile(dockerfile)
+	if err != nil {
+		// The build fails on the missing Dockerfile anyway.
+		return
+	}
+	// An intent the frontend will refuse gets the repository too: the
+	// frontend's error is the one to show.
+	if req, err := buildkit.ParseIntent(filepath.Base(dockerfile), data, buildArgs); req != nil || err != nil {
+		buildArgs[buildkit.ArgRepository] = tag.Context().Name()
+	}
+}
+
+// requestKeys decides which key signs what a sign request asks for. A
+// request is a wish: the operator's key, given by --key or SIGNET_KEY,
+// signs whatever key the request names (with a warning when they differ).
+// Only when the operator gave no key is the requested one used; a signing
+// policy (--policy) then decides which requested keys may sign which
+// repositories.
+type requestKeys struct {
+	// key is the operator's key; from says how it was given ("--key" or
+	// "SIGNET_KEY").
+	key, from string
+	// trusted says the request comes from the operator's own Dockerfile
+	// (signet build) rather than from a registry anyone who can push there
+	// writes (--pending): a key an untrusted request names is never opened
+	// just to compare it, since opening a key reference reads files or
+	// loads PKCS#11 modules of the request's choosing.
+	trusted bool
+	// seen remembers the requested keys already decided on, so that a
+	// registry of many images built alike compares and warns once per key.
+	seen map[string]bool
+}
+
+func newRequestKeys(f *runFlags, trusted bool) *requestKeys {
+	rk := &requestKeys{trusted: trusted, seen: map[string]bool{}}
+	switch {
+	case f.key != "":
+		rk.key, rk.from = f.key, "--key"
+	case os.Getenv("SIGNET_KEY") != "":
+		rk.key, rk.from = os.Getenv("SIGNET_KEY"), "SIGNET_KEY"
+	}
+	return rk
+}
+
 // settingsFor turns a build's sign request (nil when it has none) into the
 // settings its targets are signed with. The request's formats,
 // attestations and key are used unless the command line names others
-// explicitly; a key that differs from the requested one is used with a
-// warning, since whoever holds the signing key decides in the end.
-func settingsFor(ctx context.Context, g *globals, cmd *cobra.Command, f *runFlags, req *buildkit.SignRequest) batch.Settings {
+// explicitly; the operator's key is used whatever the request names (see
+// requestKeys), and an empty Key means the run's default key, which is
+// the operator's.
+func (rk *requestKeys) settingsFor(ctx context.Context, g *globals, cmd *cobra.Command, f *runFlags, req *buildkit.SignRequest) batch.Settings {
 	var s batch.Settings
 	if req == nil {
 		return s
@@ -221,29 +307,54 @@ func settingsFor(ctx context.Context, g *globals, cmd *cobra.Command, f *runFlag
 		}
 		s.Attest = f.attest
 	}
-	switch {
-	case req.Key == "":
-	case f.key == "":
+	if req.Key == "" {
+		return s
+	}
+	if rk.key == "" {
 		s.Key = req.Key
-	default:
-		same, err := sameKey(ctx, f.key, req.Key)
-		if !same {
-			args := []any{"requested", req.Key}
-			if err != nil {
-				args = append(args, "comparing", err.Error())
-			}
-			g.warn("--key overrides the key the build's sign request names", args...)
+	}
+	if rk.seen[req.Key] {
+		return s
+	}
+	rk.seen[req.Key] = true
+	if rk.key == "" {
+		if !rk.trusted && policyFlag(cmd) == "" {
+			g.warn("signing with the key a sign request names: no --key or SIGNET_KEY says which key signs, and no --policy says which keys may sign where", "requested", req.Key)
 		}
+		return s
+	}
+	if same, err := sameKey(ctx, rk.key, req.Key, rk.trusted); !same {
+		// The request's key is named, never the operator's: SIGNET_KEY
+		// may carry a PIN (pin-value).
+		args := []any{"requested", req.Key}
+		if err != nil {
+			args = append(args, "comparing", err.Error())
+		}
+		g.warn(rk.from+" overrides the key the build's sign request names", args...)
 	}
 	return s
 }
 
+// errNotOpened is why a key an untrusted sign request names was not
+// compared with the operator's.
+var errNotOpened = errors.New("a key named by a sign request from the registry is not opened to compare it")
+
 // sameKey reports whether key reference ref names the key the sign request
-// names: the same reference, the same public key, or a public key with the
-// requested fingerprint. The error says why keys could not be compared.
-func sameKey(ctx context.Context, ref, requested string) (bool, error) {
+// names: the same reference, the same pkcs11 URI without its PIN, the same
+// public key, or a public key with the requested fingerprint. Only ref is
+// opened unless openRequested. The error says why keys could not be
+// compared.
+func sameKey(ctx context.Context, ref, requested string, openRequested bool) (bool, error) {
 	if ref == requested {
 		return true, nil
+	}
+	if a, err := hsm.ParseURI(ref); err == nil {
+		if b, err := hsm.ParseURI(requested); err == nil && a.String() == b.String() {
+			return true, nil
+		}
+	}
+	if !strings.HasPrefix(requested, "sha256:") && !openRequested {
+		return false, errNotOpened
 	}
 	pub, err := hsm.LoadPublicKey(ctx, ref)
 	if err != nil {
@@ -334,15 +445,20 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 	images, inspectFailures := inspectAll(ctx, reg, refs, f.workers)
 	failures = append(failures, inspectFailures...)
 
+	// These images were built elsewhere, by other runs: the environment
+	// this run signs in says nothing about how they were built.
+	f.provenanceFlags.builtElsewhere = true
+
 	// One checker per key: loading a public key may open a token.
 	checkers := map[string]*pending.Checker{}
+	keys := newRequestKeys(f, false)
 	var targets []batch.Target
 	for _, pi := range images {
 		img := pi.img
 		if img.Request == nil {
 			continue
 		}
-		settings := settingsFor(ctx, g, cmd, f, img.Request)
+		settings := keys.settingsFor(ctx, g, cmd, f, img.Request)
 		key := settings.Key
 		if key == "" {
 			key = f.key
@@ -367,7 +483,7 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 			}
 			if err != nil {
 				failures = append(failures, batch.Failure{Ref: pi.ref, Source: entry.Source,
-					Error: fmt.Sprintf("loading the public key of %s: %v", key, err)})
+					Error: fmt.Sprintf("loading the public key of %s: %v", displayKey(key), err)})
 				continue
 			}
 			checkers[key] = checker
@@ -398,6 +514,18 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 		return err
 	}
 	return f.run(ctx, g, targets, failures)
+}
+
+// displayKey is a key reference as messages may show it: a pkcs11 URI
+// without its PIN (SIGNET_KEY may carry pin-value).
+func displayKey(ref string) string {
+	if u, err := hsm.ParseURI(ref); err == nil {
+		return u.String()
+	}
+	if strings.HasPrefix(strings.ToLower(ref), "pkcs11:") {
+		return "pkcs11:…"
+	}
+	return ref
 }
 
 // pendingImage is an inspected image and the reference to sign it by:
