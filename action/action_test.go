@@ -522,6 +522,37 @@ func TestAction(t *testing.T) {
 		checkOutputs(t, res, webAll, 0)
 	})
 
+	t.Run("download over a planted binary", func(t *testing.T) {
+		// Another job on a shared runner leaves its own program where the
+		// download is cached: it must never run, and is replaced.
+		dl := t.TempDir()
+		inputs := map[string]string{
+			"images": web + "@" + webIdx, "key": tok.URI("release"), "formats": "cosign",
+			"version": "file://" + signet + "#sha256=" + hex.EncodeToString(sum[:]),
+		}
+		requireSuccess(t, runAction(t, a, runConfig{toolCache: dl, onUses: onUses, inputs: inputs}))
+		cached, _ := filepath.Glob(filepath.Join(dl, "*", "*", "bin", "signet"))
+		if len(cached) != 1 {
+			t.Fatalf("cached binaries: %v; want one", cached)
+		}
+		ran := filepath.Join(t.TempDir(), "planted-ran")
+		if err := os.WriteFile(cached[0], []byte("#!/bin/sh\ntouch "+ran+"\necho signet v0.0.0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		res := runAction(t, a, runConfig{toolCache: dl, onUses: onUses, inputs: inputs})
+		requireSuccess(t, res)
+		if _, err := os.Stat(ran); err == nil {
+			t.Error("the planted binary ran")
+		}
+		if res.step(t, "probe").outputs["hit"] != "false" || !stepRan(res, "Install signet") {
+			t.Errorf("probe hit=%q, install ran %v; want the planted binary replaced by a checked download",
+				res.step(t, "probe").outputs["hit"], stepRan(res, "Install signet"))
+		}
+		if got, _ := os.ReadFile(cached[0]); sha256.Sum256(got) != sum {
+			t.Error("the cached binary is still the planted one")
+		}
+	})
+
 	t.Run("download with the wrong checksum", func(t *testing.T) {
 		dl := t.TempDir()
 		wrong := sha256.Sum256(append(bin, 0))
