@@ -37,6 +37,8 @@ tools:
 test: tools
 	$(MAKE) lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	cd tools/podman-verify && export GOWORK=off CGO_ENABLED=0 && \
+	  $(GO) vet -tags containers_image_openpgp ./... && $(GO) test -count=1 -tags containers_image_openpgp ./...
 	$(MAKE) test-race
 	$(MAKE) test-nocgo
 	$(MAKE) fuzz

@@ -37,6 +37,9 @@ apt_install() {
   command -v docker-registry >/dev/null || need+=(docker-registry)
   command -v runc >/dev/null || need+=(runc)
   command -v shellcheck >/dev/null || need+=(shellcheck)
+  # cgo: PKCS#11 modules are C libraries; without a C compiler Go builds
+  # signet with cgo off and the HSM tests cannot run.
+  command -v gcc >/dev/null || need+=(gcc libc6-dev)
   [ ${#need[@]} -eq 0 ] && return 0
   echo "installing with apt: ${need[*]}"
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
