@@ -148,6 +148,18 @@ TYPE is a URI or one of cosign's names: slsaprovenance1, slsaprovenance02,
 spdxjson, cyclonedx, vuln, openvex, custom.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The shared signing flags come registered (hidden) with the
+			// rest; ignored, they would let attest sign something other
+			// than what was asked for.
+			for _, refused := range [][2]string{
+				{"attest", "attest takes --type TYPE --predicate FILE (--attest is signet sign's)"},
+				{"format", "attest writes attestations, not signatures; sign with signet sign --format"},
+				{"cert-chain", "attestations carry no certificate chain"},
+			} {
+				if cmd.Flags().Changed(refused[0]) {
+					return usageErr("--%s: %s", refused[0], refused[1])
+				}
+			}
 			values, err := attestValues(types, predicates)
 			if err != nil {
 				return err

@@ -1,13 +1,19 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -87,6 +93,11 @@ func (f *runFlags) validate() error {
 			return usageErr("unknown format %q: use %s", name, strings.Join(knownFormats, ", "))
 		}
 	}
+	// Without this the run plans every manifest, signs nothing and exits 2
+	// as if the registry had failed it.
+	if len(f.formats) == 0 && len(f.attest) == 0 {
+		return usageErr("--format names no format and there is no --attest: nothing would be signed; name a format (%s) or an --attest", strings.Join(knownFormats, ", "))
+	}
 	if len(f.attest) > 0 {
 		if _, err := attest.ParseSpecs(f.attest); err != nil {
 			return usageErr("--attest: %w", err)
@@ -95,7 +106,12 @@ func (f *runFlags) validate() error {
 	if f.retries < 0 {
 		return usageErr("--retries must not be negative")
 	}
-	return nil
+	// Found only after signing, an unwritable report would cost the record
+	// of signatures that were already made.
+	if err := checkOutputPath("--report", f.report); err != nil {
+		return err
+	}
+	return checkOutputPath("--summary-md", f.summaryMD)
 }
 
 var knownFormats = []string{"cosign", "notation", "sigstore-bundle"}
@@ -142,7 +158,14 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	}
 	if f.dryRun {
 		printPlan(g.stdout, plan, defaultKey, f)
-		return f.writeReports(report)
+		// A dry run is the pre-flight of the real one: a target it cannot
+		// resolve fails the same way, with the same annotations and exit 2.
+		outErr := f.publish(g, report)
+		outcome := ""
+		if report.ExitCode() != 0 {
+			outcome = fmt.Sprintf("%d targets could not be planned (listed above)", len(plan.Failures))
+		}
+		return runOutcome(outcome, outErr)
 	}
 
 	// Open every key the plan needs before anything is signed, one after
@@ -265,23 +288,57 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	for _, fl := range plan.Failures {
 		fmt.Fprintf(g.stdout, "FAILED   %s (%s): %s\n", fl.Ref, fl.Source, fl.Error)
 	}
-	if err := f.writeReports(report); err != nil {
-		return err
-	}
-	if err := f.github.finish(g.stdout, report, f.report); err != nil {
-		return err
-	}
+	// Everything was attempted by now: a report that cannot be written is
+	// told beside the outcome, never instead of it.
+	outErr := f.publish(g, report)
 	code := report.ExitCode() // also brings Counts.Unfinished up to date
 	c := report.Counts
 	fmt.Fprintf(g.stdout, "%d manifests (%d indexes): %d signatures written, %d already present, %d from journal, %d failed, %d targets not planned\n",
 		c.Manifests, c.Indexes, c.Signatures, c.Present, c.FromJournal, c.Failed, c.PlanFailures)
-	if ctx.Err() != nil {
-		return failedErr("interrupted: %d manifests not started; rerun with the same --journal to finish", c.Unfinished)
+	outcome := ""
+	switch {
+	case ctx.Err() != nil:
+		outcome = fmt.Sprintf("interrupted: %d manifests not started; rerun with the same --journal to finish", c.Unfinished)
+	case code != 0:
+		outcome = fmt.Sprintf("%d manifests failed and %d targets could not be planned (listed above and in the report)", c.Failed, c.PlanFailures)
 	}
-	if code != 0 {
-		return failedErr("%d manifests failed and %d targets could not be planned (listed above and in the report)", c.Failed, c.PlanFailures)
+	return runOutcome(outcome, outErr)
+}
+
+// runOutcome is the error a run that attempted its items ends with: exit 2
+// when an item failed or an output could not be written, as exit 1 promises
+// that nothing was attempted. A write failure after a clean run is still a
+// failure: the report a pipeline reads next is missing or stale.
+func runOutcome(outcome string, outErr error) error {
+	var errs []error
+	if outcome != "" {
+		errs = append(errs, errors.New(outcome))
 	}
-	return nil
+	if outErr != nil {
+		errs = append(errs, outErr)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &exitError{code: ExitFailed, err: errors.Join(errs...)}
+}
+
+// publish writes the reports and what GitHub Actions gets, each whatever
+// became of the others, and returns every failure.
+func (f *runFlags) publish(g *globals, r *batch.Report) error {
+	var errs []error
+	reportPath := f.report
+	if err := writeReportFile(f.report, r.WriteJSON); err != nil {
+		errs = append(errs, fmt.Errorf("writing report %s: %w", f.report, err))
+		reportPath = "" // the step output must not name an older report
+	}
+	if err := writeReportFile(f.summaryMD, func(w io.Writer) error { return r.WriteMarkdown(w, batch.MarkdownLimit) }); err != nil {
+		errs = append(errs, fmt.Errorf("writing summary %s: %w", f.summaryMD, err))
+	}
+	if err := f.github.finish(g.stdout, r, reportPath); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // checkSigningPolicy holds the whole plan to the signing policy: one refused
@@ -354,25 +411,130 @@ func (f *runFlags) openKeys(ctx context.Context, plan *batch.Plan, defaultKey st
 	return keys, nil
 }
 
-func (f *runFlags) writeReports(r *batch.Report) error {
-	write := func(path string, fn func(io.Writer) error) error {
-		if path == "" {
-			return nil
+// checkOutputPath fails, as a usage error, when path (a --report or
+// --summary-md file) cannot be written the way writeReportFile will write
+// it.
+func checkOutputPath(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
+		return usageErr("%s %s is a directory", flag, path)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return usageErr("%s %s: %w", flag, path, err)
+	}
+	if inPlace(path) {
+		// Opening a pipe to test it would wait for its reader; only a
+		// regular file behind a link is opened.
+		if err == nil && st.Mode().IsRegular() {
+			file, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return usageErr("%s %s: %w", flag, path, err)
+			}
+			file.Close()
 		}
+		return nil
+	}
+	tmp, err := createTemp(path)
+	if err != nil {
+		return usageErr("%s %s: cannot write there: %w", flag, path, err)
+	}
+	tmp.Close()
+	os.Remove(tmp.Name())
+	return nil
+}
+
+// inPlace reports whether path is written where it is rather than
+// replaced: a symbolic link (/dev/stdout is one) would be replaced by the
+// rename, not what it points to, and a device or pipe holds no earlier
+// report to keep and cannot be renamed over.
+func inPlace(path string) bool {
+	st, err := os.Lstat(path)
+	return err == nil && !st.Mode().IsRegular()
+}
+
+// writeReportFile writes what write produces to path (nothing when path is
+// empty). A regular file is replaced whole or not at all: write goes to a
+// temporary file beside it, renamed over path once complete, so that a
+// full disk or a size limit leaves the previous report intact instead of
+// cut-off JSON.
+func writeReportFile(path string, write func(io.Writer) error) error {
+	if path == "" {
+		return nil
+	}
+	if inPlace(path) {
 		file, err := os.Create(path)
 		if err != nil {
-			return fmt.Errorf("writing report: %w", err)
+			return err
 		}
-		if err := fn(file); err != nil {
+		if err := write(file); err != nil {
 			file.Close()
-			return fmt.Errorf("writing report %s: %w", path, err)
+			return err
 		}
 		return file.Close()
 	}
-	if err := write(f.report, r.WriteJSON); err != nil {
+	tmp, err := createTemp(path)
+	if err != nil {
 		return err
 	}
-	return write(f.summaryMD, func(w io.Writer) error { return r.WriteMarkdown(w, batch.MarkdownLimit) })
+	renamed := false
+	defer func() {
+		if !renamed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if st, err := os.Stat(path); err == nil {
+		// Replacing the file must not change who may read it.
+		if err := tmp.Chmod(st.Mode().Perm()); err != nil {
+			return err
+		}
+	}
+	// The JSON report is written a manifest at a time: unbuffered, that is
+	// a system call for each.
+	bw := bufio.NewWriterSize(tmp, 64<<10)
+	if err := write(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	// Without it a crash soon after the rename can leave an empty file
+	// where the report was.
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	renamed = true
+	return nil
+}
+
+// createTemp creates a new file beside path to be renamed over it. Unlike
+// os.CreateTemp's 0600 it asks for 0666, as os.Create does, so that a new
+// report gets the permissions the umask gives any other file.
+func createTemp(path string) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	for range 100 {
+		var r [6]byte
+		rand.Read(r[:])
+		name := filepath.Join(dir, "."+base+"."+hex.EncodeToString(r[:])+".tmp")
+		file, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return file, err
+	}
+	return nil, fmt.Errorf("no unused temporary name in %s", dir)
 }
 
 func printPlan(w io.Writer, plan *batch.Plan, defaultKey string, f *runFlags) {

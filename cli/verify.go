@@ -34,6 +34,10 @@ type verifyFlags struct {
 	workers      int
 	report       string
 	summaryMD    string
+	// Which flags the command line set, where their defaults must not
+	// count: a catalog keeps its own recursion unless --recursive is
+	// given, and --policy refuses --format and --attestation.
+	recursiveGiven, formatGiven, attestationGiven bool
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -52,12 +56,22 @@ pkcs11: URI or a private key file), whose public half is used.
 With --policy, each repository's trust rule decides: which keys and CA roots
 it trusts, which identities, what is revoked, which formats and attestation
 types it requires, and whether a violation blocks (enforce), warns (warn) or
-is only reported (audit).
+is only reported (audit). The policy is the one statement of what is
+required, as notation's trust policy is: --format and --attestation belong
+to --key, and passing them with --policy is a usage error; require formats
+and attestations in the trust rule (require.formats, require.attestations).
 
 Images come from the command line, from --catalog (any form signet batch
-reads), or both. Exit status: 2 when any manifest is blocked or an image
-cannot be resolved, 0 otherwise (warnings allow), 1 for usage errors.`,
+reads), or both. --recursive, when given, applies to the catalog's images
+too, as in signet batch; an entry's own recursive setting still wins.
+
+Exit status: 2 when any manifest is blocked, an image cannot be resolved or
+the --report/--summary-md file cannot be written after the check; 0
+otherwise (warnings allow); 1 for usage or configuration errors, an
+unwritable --report or --summary-md path among them (nothing is checked).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			fl := cmd.Flags()
+			f.recursiveGiven, f.formatGiven, f.attestationGiven = fl.Changed("recursive"), fl.Changed("format"), fl.Changed("attestation")
 			return runVerify(cmd.Context(), g, &f, args)
 		},
 	}
@@ -65,9 +79,9 @@ cannot be resolved, 0 otherwise (warnings allow), 1 for usage errors.`,
 	fl.StringVar(&f.key, "key", "", "public key: PEM file, certificate, or key reference (default $SIGNET_KEY)")
 	fl.StringVar(&f.policy, "policy", "", "trust policy file (instead of --key)")
 	fl.StringVar(&f.catalog, "catalog", "", "catalog of images to verify, or - for standard input")
-	fl.StringSliceVar(&f.formats, "format", []string{"cosign"}, "with --key: formats that must verify (cosign, notation, sigstore-bundle)")
-	fl.StringSliceVar(&f.attestations, "attestation", nil, "with --key: attestation types that must verify (provenance, a cosign name or a URI)")
-	fl.BoolVar(&f.recursive, "recursive", true, "check every child manifest of an index")
+	fl.StringSliceVar(&f.formats, "format", []string{"cosign"}, "with --key only: formats that must verify (cosign, notation, sigstore-bundle); a policy names its own")
+	fl.StringSliceVar(&f.attestations, "attestation", nil, "with --key only: attestation types that must verify (provenance, a cosign name or a URI); a policy names its own")
+	fl.BoolVar(&f.recursive, "recursive", true, "check every child manifest of an index (catalog images included)")
 	fl.IntVar(&f.workers, "workers", 8, "manifests checked concurrently")
 	fl.StringVar(&f.report, "report", "", "write a JSON report to this file")
 	fl.StringVar(&f.summaryMD, "summary-md", "", "write a Markdown summary to this file")
@@ -148,6 +162,11 @@ func runVerify(ctx context.Context, g *globals, f *verifyFlags, args []string) e
 	if (f.key == "") == (f.policy == "") {
 		return usageErr("pass exactly one of --key PUBKEY or --policy FILE")
 	}
+	// Laid on top of a policy, the flags would either be ignored or
+	// change what a rule's level means; the policy says what it requires.
+	if f.policy != "" && (f.formatGiven || f.attestationGiven) {
+		return usageErr("--format and --attestation go with --key; with --policy, require formats and attestations in the trust rule (require.formats, require.attestations)")
+	}
 	if len(f.formats) == 0 {
 		f.formats = []string{"cosign"}
 	}
@@ -169,6 +188,12 @@ func runVerify(ctx context.Context, g *globals, f *verifyFlags, args []string) e
 			}
 		}
 		attTypes = append(attTypes, t)
+	}
+	if err := checkOutputPath("--report", f.report); err != nil {
+		return err
+	}
+	if err := checkOutputPath("--summary-md", f.summaryMD); err != nil {
+		return err
 	}
 
 	reg, err := g.registry()
@@ -228,17 +253,17 @@ func runVerify(ctx context.Context, g *globals, f *verifyFlags, args []string) e
 			}
 		}
 	}
-	if err := writeVerifyReports(f, report); err != nil {
-		return err
-	}
-	if ctx.Err() != nil {
-		return failedErr("interrupted: %d of %d manifests checked", len(checks), len(plan.Items))
-	}
-	if report.ExitCode() != 0 {
+	// The verdicts are printed above whatever happens to the reports.
+	outErr := writeVerifyReports(f, report)
+	outcome := ""
+	switch {
+	case ctx.Err() != nil:
+		outcome = fmt.Sprintf("interrupted: %d of %d manifests checked", len(checks), len(plan.Items))
+	case report.ExitCode() != 0:
 		c := report.Counts
-		return failedErr("%d of %d manifests blocked, %d images unresolved", c.Blocked, c.Manifests, c.PlanFailures)
+		outcome = fmt.Sprintf("%d of %d manifests blocked, %d images unresolved", c.Blocked, c.Manifests, c.PlanFailures)
 	}
-	return nil
+	return runOutcome(outcome, outErr)
 }
 
 func verifyTargets(ctx context.Context, g *globals, reg *registry.Client, f *verifyFlags, args []string) ([]batch.Target, []batch.Failure, error) {
@@ -258,6 +283,10 @@ func verifyTargets(ctx context.Context, g *globals, reg *registry.Client, f *ver
 	cat, err := batch.ParseCatalog(r, f.catalog)
 	if err != nil {
 		return nil, nil, usageErr("the catalog has errors:\n%w", err)
+	}
+	// As batch does, so that a catalog verifies what it signed.
+	if f.recursiveGiven {
+		cat.Defaults.Recursive = &f.recursive
 	}
 	more, failures := cat.Targets(ctx, reg, f.workers)
 	return append(targets, more...), failures, nil
@@ -374,31 +403,15 @@ func printChecks(w io.Writer, checks []batch.Check) {
 	}
 }
 
+// writeVerifyReports writes the JSON report and the Markdown summary, each
+// whatever became of the other, and returns every failure.
 func writeVerifyReports(f *verifyFlags, r *batch.VerifyReport) error {
-	if f.report != "" {
-		file, err := os.Create(f.report)
-		if err != nil {
-			return fmt.Errorf("writing report: %w", err)
-		}
-		enc := jsonEncoder(file)
-		if err := enc.Encode(r); err != nil {
-			file.Close()
-			return fmt.Errorf("writing report %s: %w", f.report, err)
-		}
-		if err := file.Close(); err != nil {
-			return err
-		}
+	var errs []error
+	if err := writeReportFile(f.report, func(w io.Writer) error { return jsonEncoder(w).Encode(r) }); err != nil {
+		errs = append(errs, fmt.Errorf("writing report %s: %w", f.report, err))
 	}
-	if f.summaryMD != "" {
-		file, err := os.Create(f.summaryMD)
-		if err != nil {
-			return fmt.Errorf("writing summary: %w", err)
-		}
-		if err := r.WriteMarkdown(file, batch.MarkdownLimit); err != nil {
-			file.Close()
-			return err
-		}
-		return file.Close()
+	if err := writeReportFile(f.summaryMD, func(w io.Writer) error { return r.WriteMarkdown(w, batch.MarkdownLimit) }); err != nil {
+		errs = append(errs, fmt.Errorf("writing summary %s: %w", f.summaryMD, err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
