@@ -202,7 +202,7 @@ func (p *catalogParser) source(line int) string {
 }
 
 func (p *catalogParser) add(line int, format string, args ...any) {
-	p.problems = append(p.problems, Problem{Source: p.source(line), Msg: scrubPIN(fmt.Sprintf(format, args...))})
+	p.problems = append(p.problems, Problem{Source: p.source(line), Msg: ScrubPIN(fmt.Sprintf(format, args...))})
 }
 
 func (p *catalogParser) parseText(data []byte) {

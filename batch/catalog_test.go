@@ -316,18 +316,25 @@ func TestParseCatalogNeverEchoesPIN(t *testing.T) {
 }
 
 func TestScrubPIN(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"no key here", "no key here"},
-		{`unexpected "pkcs11:token=t?pin-value=s3cret" after`, `unexpected "pkcs11:token=t?pin-value=REDACTED" after`},
-		{"pkcs11:object=k?Pin-Value=a&module-path=/m.so", "pkcs11:object=k?Pin-Value=REDACTED&module-path=/m.so"},
-		{"pkcs11:object=k;pin-value=a;id=%01 and pin-value=b", "pkcs11:object=k;pin-value=REDACTED;id=%01 and pin-value=REDACTED"},
-		{`"pin-value=a\"b"`, `"pin-value=REDACTED\"b"`},
-		{"ends with pin-value=", "ends with pin-value=REDACTED"},
-		{"İstanbul pin-value=x", "İstanbul pin-value=REDACTED"}, // lower-casing İ would change the length
+	tests := []struct {
+		in, want string
+		vals     []string // PINValues
+	}{
+		{"no key here", "no key here", nil},
+		{`unexpected "pkcs11:token=t?pin-value=s3cret" after`, `unexpected "pkcs11:token=t?pin-value=REDACTED" after`, []string{"s3cret"}},
+		{"pkcs11:object=k?Pin-Value=a&module-path=/m.so", "pkcs11:object=k?Pin-Value=REDACTED&module-path=/m.so", []string{"a"}},
+		{"pkcs11:object=k;pin-value=a;id=%01 and pin-value=b", "pkcs11:object=k;pin-value=REDACTED;id=%01 and pin-value=REDACTED", []string{"a", "b"}},
+		{`"pin-value=a\"b"`, `"pin-value=REDACTED\"b"`, []string{"a"}},
+		{"ends with pin-value=", "ends with pin-value=REDACTED", nil},
+		{"pkcs11:token=t?pin-value=12%2534", "pkcs11:token=t?pin-value=REDACTED", []string{"12%2534"}}, // as written, not decoded
+		{"İstanbul pin-value=x", "İstanbul pin-value=REDACTED", []string{"x"}},                         // lower-casing İ would change the length
 	}
 	for _, tt := range tests {
-		if got := scrubPIN(tt.in); got != tt.want {
-			t.Errorf("scrubPIN(%q) = %q; want %q", tt.in, got, tt.want)
+		if got := ScrubPIN(tt.in); got != tt.want {
+			t.Errorf("ScrubPIN(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+		if got := PINValues(tt.in); !slices.Equal(got, tt.vals) {
+			t.Errorf("PINValues(%q) = %q; want %q", tt.in, got, tt.vals)
 		}
 	}
 }

@@ -322,29 +322,55 @@ func redactKey(key string) string {
 	return out
 }
 
-// scrubPIN removes the value of every pin-value attribute from a message
+// ScrubPIN removes the value of every pin-value attribute from a message
 // that quotes user input: a key URI pasted where a reference or a mapping
 // belongs must not carry its PIN into an error that CI logs show.
-func scrubPIN(msg string) string {
+func ScrubPIN(msg string) string {
+	spans := pinValueSpans(msg)
+	if len(spans) == 0 {
+		return msg
+	}
 	var b strings.Builder
-	for {
-		i := indexPINValue(msg)
-		if i < 0 {
-			if b.Len() == 0 {
-				return msg
-			}
-			b.WriteString(msg)
-			return b.String()
-		}
-		b.WriteString(msg[:i])
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(msg[last:sp[0]])
 		b.WriteString("REDACTED")
-		// The value ends where the URI's next attribute, or the quoting
-		// around it, begins.
-		end := strings.IndexAny(msg[i:], "&;\"' \t\n\\")
-		if end < 0 {
-			return b.String()
+		last = sp[1]
+	}
+	b.WriteString(msg[last:])
+	return b.String()
+}
+
+// PINValues returns the values of the pin-value attributes in s as they
+// are written there (percent-encoded, as in the URI): exactly what
+// ScrubPIN removes, for those who must hide them elsewhere too.
+func PINValues(s string) []string {
+	var vals []string
+	for _, sp := range pinValueSpans(s) {
+		if sp[1] > sp[0] {
+			vals = append(vals, s[sp[0]:sp[1]])
 		}
-		msg = msg[i+end:]
+	}
+	return vals
+}
+
+// pinValueSpans returns where the value of each pin-value attribute in s
+// begins and ends. A value ends where the URI's next attribute, or the
+// quoting around it, begins.
+func pinValueSpans(s string) [][2]int {
+	var spans [][2]int
+	for off := 0; ; {
+		i := indexPINValue(s[off:])
+		if i < 0 {
+			return spans
+		}
+		start := off + i
+		end := strings.IndexAny(s[start:], "&;\"' \t\n\\")
+		if end < 0 {
+			return append(spans, [2]int{start, len(s)})
+		}
+		spans = append(spans, [2]int{start, start + end})
+		off = start + end
 	}
 }
 

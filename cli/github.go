@@ -76,27 +76,40 @@ func inGitHubActions() bool { return os.Getenv("GITHUB_ACTIONS") == "true" }
 // Actions it prints nothing: an ::add-mask:: line on a terminal would show
 // the very secret it hides.
 func (gh *githubFlags) mask(w io.Writer, keyFlag string, targets []batch.Target) {
-	if !inGitHubActions() {
-		return
-	}
 	refs := []string{keyFlag, os.Getenv("SIGNET_KEY")}
 	for _, t := range targets {
-		refs = append(refs, t.Settings.Key)
+		// A target's own reference is a command-line argument or a catalog
+		// line, where a key URI pasted in place of an image brings its PIN.
+		refs = append(refs, t.Settings.Key, t.Ref)
+	}
+	maskRefs(w, refs)
+}
+
+// maskRefs is mask for any references: those carrying a PIN have it
+// masked, in the form the URI spells it and as the token gets it.
+func maskRefs(w io.Writer, refs []string) {
+	if !inGitHubActions() {
+		return
 	}
 	var secrets [][]byte
 	seen := map[string]bool{}
 	for _, ref := range refs {
-		if ref == "" || seen[ref] || !strings.HasPrefix(strings.ToLower(ref), "pkcs11:") {
+		if ref == "" || seen[ref] {
 			continue
 		}
 		seen[ref] = true
-		u, err := hsm.ParseURI(ref)
-		if err != nil {
-			continue // opening the key reports it, without the PIN
+		if strings.HasPrefix(strings.ToLower(ref), "pkcs11:") {
+			// PIN falls back to SIGNET_PKCS11_PIN, masked below anyway.
+			if u, err := hsm.ParseURI(ref); err == nil {
+				if pin, err := u.PIN(); err == nil && len(pin) > 0 {
+					secrets = append(secrets, pin)
+				}
+			}
 		}
-		// PIN falls back to SIGNET_PKCS11_PIN, masked below anyway.
-		if pin, err := u.PIN(); err == nil && len(pin) > 0 {
-			secrets = append(secrets, pin)
+		// Also as written, percent-encoded: what an echo of the command
+		// line shows, and all there is when the URI does not parse.
+		for _, v := range batch.PINValues(ref) {
+			secrets = append(secrets, []byte(v))
 		}
 	}
 	for _, v := range []string{"SIGNET_PKCS11_PIN", "SIGNET_KEY_PASSWORD", "COSIGN_PASSWORD"} {

@@ -317,7 +317,13 @@ func TestMask(t *testing.T) {
 	}
 	uriValue := "pkcs11:token=t;object=k?module-path=/x.so&pin-value=12%2534"
 	uriSource := "pkcs11:token=t;object=k?module-path=/x.so&pin-source=file:" + pinFile
-	targets := []batch.Target{{Ref: "r", Settings: batch.Settings{Key: uriSource}}, {Ref: "r2", Settings: batch.Settings{Key: "pkcs11:bad;;"}}}
+	targets := []batch.Target{
+		{Ref: "r", Settings: batch.Settings{Key: uriSource}},
+		{Ref: "r2", Settings: batch.Settings{Key: "pkcs11:bad;;"}},
+		// Key URIs given where an image belongs (a forgotten --key).
+		{Ref: "pkcs11:token=t;object=k?module-path=/x.so&pin-value=arg-pin-5", Source: "argument 1"},
+		{Ref: "pkcs11:bad;;?pin-value=unparsed-6", Source: "argument 2"},
+	}
 
 	var b bytes.Buffer
 	(&githubFlags{}).mask(&b, uriValue, targets)
@@ -330,8 +336,11 @@ func TestMask(t *testing.T) {
 	t.Setenv("COSIGN_PASSWORD", "pw,with:colons")
 	(&githubFlags{}).mask(&b, uriValue, targets)
 	want := []string{
-		"::add-mask::12%2534", // pin-value "12%34", escaped as data
+		"::add-mask::12%2534",   // pin-value "12%34", escaped as data
+		"::add-mask::12%252534", // and as the URI spells it, "12%2534"
 		"::add-mask::from-file-77",
+		"::add-mask::arg-pin-5",
+		"::add-mask::unparsed-6",
 		"::add-mask::env-pin",
 		"::add-mask::second line",
 		"::add-mask::pw,with:colons",

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-project/signet/attest"
+	"github.com/signet-project/signet/batch"
 	"github.com/signet-project/signet/hsm"
 	"github.com/signet-project/signet/policy"
 )
@@ -29,10 +30,14 @@ repositories in which formats. See docs/policy.md.`,
 
 // policyLoadOptions lets trust rules name keys by reference (pkcs11: URIs)
 // as well as by PEM file, and attestation types by cosign's short names.
-func policyLoadOptions() []policy.Option {
+// Keys load through the run's token hold: each one is opened and closed
+// again, and when a token has no public key objects each open logs in, so
+// without the hold a wrong PIN would be tried once per key of a policy
+// (and again for every file policy check reads), enough to lock a token.
+func policyLoadOptions(g *globals) []policy.Option {
 	return []policy.Option{
 		policy.WithKeyLoader(func(ctx context.Context, ref string) (crypto.PublicKey, error) {
-			return hsm.LoadPublicKey(ctx, ref)
+			return hsm.LoadPublicKey(ctx, ref, g.tokenHold()...)
 		}),
 		policy.WithTypeResolver(attest.ResolveType),
 	}
@@ -44,7 +49,7 @@ func policyLoadOptions() []policy.Option {
 // not silently decide), and lint warnings are logged; otherwise (explain)
 // errors are one warning line on stderr.
 func loadPolicy(ctx context.Context, g *globals, file string, strict bool) (*policy.Policy, error) {
-	p, err := policy.Load(ctx, file, policyLoadOptions()...)
+	p, err := policy.Load(ctx, file, policyLoadOptions(g)...)
 	if err != nil {
 		return nil, usageErr("loading policy: %w", err)
 	}
@@ -93,21 +98,22 @@ problem and exits 1 when any file has an error (warnings alone exit 0).`,
 // checkPolicyFile prints the problems of one file and reports whether it
 // is free of errors.
 func checkPolicyFile(ctx context.Context, g *globals, file string) bool {
-	p, err := policy.Load(ctx, file, policyLoadOptions()...)
+	p, err := policy.Load(ctx, file, policyLoadOptions(g)...)
 	if err != nil {
 		var pe *policy.Error
 		if errors.As(err, &pe) {
 			for _, pr := range pe.Problems {
-				fmt.Fprintln(g.stdout, pr)
+				// A problem quotes the file, and a key entry may carry a PIN.
+				fmt.Fprintln(g.stdout, batch.ScrubPIN(pr.String()))
 			}
 		} else {
-			fmt.Fprintf(g.stdout, "%s: error: %v\n", file, err)
+			fmt.Fprintf(g.stdout, "%s: error: %s\n", file, batch.ScrubPIN(err.Error()))
 		}
 		return false
 	}
 	probs := p.Lint()
 	for _, pr := range probs {
-		fmt.Fprintln(g.stdout, pr)
+		fmt.Fprintln(g.stdout, batch.ScrubPIN(pr.String()))
 	}
 	errs := len(probs.Errors())
 	if errs > 0 {

@@ -11,10 +11,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/signet-project/signet/batch"
+	"github.com/signet-project/signet/hsm"
 	"github.com/signet-project/signet/registry"
 )
 
@@ -44,7 +48,7 @@ func failedErr(format string, a ...any) error {
 	return &exitError{code: ExitFailed, err: fmt.Errorf(format, a...)}
 }
 
-// globals are the flags every command shares.
+// globals are the flags every command shares, and what one run keeps.
 type globals struct {
 	insecure  []string
 	logFormat string
@@ -52,11 +56,28 @@ type globals struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	log       *slog.Logger
+	// tokens keeps the PKCS#11 tokens that keys are loaded from open for
+	// the run, so that a wrong PIN is tried once per token, not once per
+	// key (see hsm.TokenHold).
+	tokens *hsm.TokenHold
+}
+
+// tokenHold returns the options that load keys through the run's hold.
+func (g *globals) tokenHold() []hsm.Option {
+	if g.tokens == nil {
+		return nil
+	}
+	return []hsm.Option{hsm.WithTokenHold(g.tokens)}
 }
 
 // Main runs signet with args and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	if err := rejectKeyArguments(args, stdout); err != nil {
+		fmt.Fprintln(stderr, "signet:", err)
+		return ExitUsage
+	}
+	g := &globals{stdout: stdout, stderr: stderr, tokens: hsm.NewTokenHold()}
+	defer g.tokens.Close()
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -65,7 +86,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "signet:", err)
+	// Errors quote user input (cobra's "unknown command", a reference that
+	// did not parse), and a key URI there may carry its PIN.
+	fmt.Fprintln(stderr, "signet:", batch.ScrubPIN(err.Error()))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -81,16 +104,78 @@ func newRoot(g *globals) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains(logFormats, g.logFormat) {
+				// A log shipper cannot parse text it was promised as JSON.
+				return usageErr("--log-format %q: want one of %s", g.logFormat, strings.Join(logFormats, ", "))
+			}
 			g.log = newLogger(g.stderr, g.logFormat, g.verbose)
 			return nil
 		},
 	}
 	root.PersistentFlags().StringSliceVar(&g.insecure, "insecure-registry", nil,
 		"registry host[:port] to reach over plain HTTP (loopback hosts always are)")
-	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "log format: auto, text or json")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "log format: "+strings.Join(logFormats, ", "))
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log debug detail")
 	root.AddCommand(newSignCmd(g), newBatchCmd(g), newBuildCmd(g), newVerifyCmd(g), newKeysCmd(g), newDemoCmd(g), newPolicyCmd(g), newAttestCmd(g), newVerifyAttestationCmd(g), newCertCmd(g), newVersionCmd(g))
 	return root
+}
+
+var logFormats = []string{"auto", "text", "json"}
+
+// rejectKeyArguments refuses a key reference given as a positional
+// argument, before anything can quote it: the usual cause is a forgotten
+// --key (signet sign "$KEY" IMAGE), and every path that reports a bad
+// argument (a failed reference, cobra's "unknown command", the report, the
+// GitHub annotations) would print it with its PIN. The message names the
+// argument by position only. In GitHub Actions its PIN is masked first, as
+// a --key's is.
+func rejectKeyArguments(args []string, stdout io.Writer) error {
+	positional, ok := positionalArgs(args)
+	if !ok {
+		return nil // cobra reports the flag error, scrubbed by Main
+	}
+	var keys []string
+	first := 0
+	for i, a := range positional {
+		if looksLikeKey(a) {
+			keys = append(keys, a)
+			if first == 0 {
+				first = i + 1
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	maskRefs(stdout, keys)
+	return fmt.Errorf("argument %d looks like a key (pkcs11: URI); pass keys with --key or SIGNET_KEY", first)
+}
+
+// looksLikeKey reports whether a positional argument is a PKCS#11 key
+// reference or carries a PIN.
+func looksLikeKey(arg string) bool {
+	l := strings.ToLower(arg)
+	return strings.HasPrefix(l, "pkcs11:") || strings.Contains(l, "pin-value=")
+}
+
+// positionalArgs returns the positional arguments of the command args
+// select, split from the flags as Execute splits them: a key that is the
+// value of --key is not one. It parses on a command tree of its own, since
+// parsing sets flags and list flags would collect their values twice. ok is
+// false when the flags do not parse.
+func positionalArgs(args []string) (positional []string, ok bool) {
+	probe := newRoot(&globals{stdout: io.Discard, stderr: io.Discard})
+	// An unknown command is an error of Find's, but the root is still
+	// returned with every argument: "signet $KEY" has one positional.
+	cmd, rest, _ := probe.Find(args)
+	if cmd == nil {
+		return nil, false
+	}
+	cmd.InitDefaultHelpFlag()
+	if err := cmd.ParseFlags(rest); err != nil {
+		return nil, false
+	}
+	return cmd.Flags().Args(), true
 }
 
 // newLogger logs text on a terminal and JSON lines elsewhere (CI logs,

@@ -311,6 +311,20 @@ func (t *token) release() {
 	}
 }
 
+// retain takes one more reference to the token and its module, for a
+// TokenHold; the function it returns gives them back. The caller has the
+// token open, so neither can be going away meanwhile.
+func (t *token) retain() (release func()) {
+	modules.Lock()
+	t.refs++
+	t.mod.refs++
+	modules.Unlock()
+	return func() {
+		t.release()
+		t.mod.release()
+	}
+}
+
 // anchorLocked returns a working anchor session, reopening it when the
 // module reports it gone. t.mu must be held.
 func (t *token) anchorLocked() (pkcs11.SessionHandle, pkcs11.SessionInfo, error) {

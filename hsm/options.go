@@ -14,6 +14,7 @@ type options struct {
 	sessions int
 	password func() ([]byte, error)
 	module   string
+	hold     *TokenHold
 }
 
 func makeOptions(opts []Option) (*options, error) {

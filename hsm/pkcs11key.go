@@ -332,6 +332,10 @@ func openTokenSession(u *URI, o *options) (*token, error) {
 		mod.release()
 		return nil, err
 	}
+	if o.hold != nil {
+		// Before the login: a PIN failure must outlive this open.
+		o.hold.keep(tok, tok.retain)
+	}
 	if _, err := tok.login(o.pinFunc(u)); err != nil {
 		tok.release()
 		mod.release()

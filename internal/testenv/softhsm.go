@@ -103,6 +103,61 @@ func (tok *Token) GenerateKeyOn(t testing.TB, tokenLabel, label, keyType, id str
 	run(t, "pkcs11-tool", args...)
 }
 
+// DeletePublicKey removes the public key object labelled label, leaving
+// the private key alone on the token as an imported one often is: reading
+// its public half then needs a login.
+func (tok *Token) DeletePublicKey(t testing.TB, label string) {
+	t.Helper()
+	LookPath(t, "pkcs11-tool", installSoftHSM)
+	run(t, "pkcs11-tool", "--module", tok.Module, "--token-label", tok.Label, "--login", "--pin", tok.PIN,
+		"--delete-object", "--type", "pubkey", "--label", label)
+}
+
+// spyModules are the locations of OpenSC's pkcs11-spy.
+var spyModules = []string{
+	"/usr/lib/x86_64-linux-gnu/pkcs11-spy.so",
+	"/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so",
+	"/usr/lib/aarch64-linux-gnu/pkcs11-spy.so",
+	"/usr/lib/aarch64-linux-gnu/pkcs11/pkcs11-spy.so",
+	"/usr/local/lib/pkcs11-spy.so",
+}
+
+// Spy puts OpenSC's pkcs11-spy in front of the token's module (through
+// t.Setenv, so the test may not be parallel). Use module instead of
+// tok.Module; calls counts the calls of a PKCS#11 function ("C_Login") made
+// through it so far. It counts what the token sees, whatever state the
+// process under test keeps: a C_Login with a wrong PIN is what locks a
+// token.
+func (tok *Token) Spy(t testing.TB) (module string, calls func(name string) int) {
+	t.Helper()
+	for _, p := range spyModules {
+		if _, err := os.Stat(p); err == nil {
+			module = p
+			break
+		}
+	}
+	if module == "" {
+		Missing(t, "pkcs11-spy.so", installSoftHSM)
+	}
+	log := filepath.Join(tok.Dir, "pkcs11-spy.log")
+	t.Setenv("PKCS11SPY", tok.Module)
+	t.Setenv("PKCS11SPY_OUTPUT", log)
+	return module, func(name string) int {
+		data, err := os.ReadFile(log)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		// Each call starts with a line "<n>: <function>".
+		n := 0
+		for _, l := range strings.Split(string(data), "\n") {
+			if _, fn, ok := strings.Cut(l, ": "); ok && fn == name {
+				n++
+			}
+		}
+		return n
+	}
+}
+
 // URI returns a pkcs11 URI for the key labelled label on the token, with
 // module-path and pin-source=file: (never the PIN itself).
 func (tok *Token) URI(label string) string {
