@@ -431,13 +431,8 @@ func TestAction(t *testing.T) {
 			t.Errorf("first run: probe hit=%q, setup-go ran %d times, install ran %v; want a build",
 				res.step(t, "probe").outputs["hit"], setupGo, stepRan(res, "Install signet"))
 		}
-		if len(res.path) == 0 {
-			t.Fatal("nothing was added to GITHUB_PATH")
-		}
-		signet = filepath.Join(res.path[0], "signet")
-		if !strings.HasPrefix(signet, cache) {
-			t.Errorf("signet installed at %s; want it under RUNNER_TOOL_CACHE %s", signet, cache)
-		}
+		checkPath(t, res, cache)
+		signet = cachedSignet(t, cache)
 		checkOutputs(t, res, append(webAll, apiAll...), 0)
 		if !strings.Contains(res.summary, "## signet batch") || !strings.Contains(res.summary, "All 5 manifests signed") {
 			t.Errorf("summary lacks the report:\n%s", res.summary)
@@ -516,8 +511,9 @@ func TestAction(t *testing.T) {
 		if got := res.step(t, "prep").outputs["mode"]; got != "download" {
 			t.Errorf("mode = %q; want download", got)
 		}
-		if !strings.HasPrefix(res.path[0], dl) {
-			t.Errorf("signet on PATH from %s; want the download under %s", res.path[0], dl)
+		checkPath(t, res, dl)
+		if got, _ := os.ReadFile(cachedSignet(t, dl)); sha256.Sum256(got) != sum {
+			t.Error("the download was not cached")
 		}
 		checkOutputs(t, res, webAll, 0)
 	})
@@ -553,6 +549,142 @@ func TestAction(t *testing.T) {
 		}
 	})
 
+	dlInputs := map[string]string{
+		"images": web + "@" + webIdx, "key": tok.URI("release"), "formats": "cosign",
+		"version": "file://" + signet + "#sha256=" + hex.EncodeToString(sum[:]),
+	}
+	buildInputs := map[string]string{"images": web + "@" + webIdx, "key": tok.URI("release"), "formats": "cosign"}
+	// seeders give a subtest a tool cache of its own holding a genuine
+	// signet at the key the action will look for, for each install mode.
+	seeders := []struct {
+		mode   string
+		inputs map[string]string
+		seed   func(t *testing.T) (toolCache string)
+	}{
+		{"download", dlInputs, func(t *testing.T) string {
+			dl := t.TempDir()
+			requireSuccess(t, runAction(t, a, runConfig{toolCache: dl, onUses: onUses, inputs: dlInputs}))
+			return dl
+		}},
+		{"build", buildInputs, func(t *testing.T) string {
+			// A copy of the first subtest's cache: building again would
+			// only take longer, and the others keep using the original.
+			tc := t.TempDir()
+			rel, _ := filepath.Rel(cache, signet)
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(tc, rel)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(tc, rel), bin, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return tc
+		}},
+	}
+
+	// Another job on a shared runner can write the tool cache, so nothing
+	// beside the cached signet may ever run: the cache directory must not
+	// reach PATH.
+	for _, sd := range seeders {
+		name := "download with a program planted beside the checked binary"
+		if sd.mode == "build" {
+			name = "cached build with a program planted beside it"
+		}
+		t.Run(name, func(t *testing.T) {
+			dl := sd.seed(t)
+			cached := cachedSignet(t, dl)
+			ran := filepath.Join(t.TempDir(), "planted-ran")
+			plant(t, filepath.Dir(cached), "mktemp", "#!/bin/sh\nenv > "+ran+"\nexec "+realTool(t, "mktemp")+" \"$@\"\n")
+			res := runAction(t, a, runConfig{toolCache: dl, onUses: onUses, inputs: sd.inputs,
+				env: map[string]string{"SIGNET_PKCS11_PIN": tok.PIN}})
+			requireSuccess(t, res)
+			if got, err := os.ReadFile(ran); err == nil {
+				t.Errorf("a program planted in the cached binary's directory ran (probe hit=%q); it saw the PIN: %v",
+					res.step(t, "probe").outputs["hit"], strings.Contains(string(got), "SIGNET_PKCS11_PIN="+tok.PIN))
+			}
+			if res.step(t, "probe").outputs["hit"] != "true" {
+				t.Errorf("probe hit=%q; the genuine cached signet should still be used", res.step(t, "probe").outputs["hit"])
+			}
+			checkPath(t, res, dl)
+			checkOutputs(t, res, webAll, 0)
+		})
+	}
+
+	// The probe checks the cached binary in one step and the Sign step runs
+	// it in another: another job that swaps it in between must not get its
+	// program run.
+	for _, sd := range seeders {
+		t.Run(sd.mode+": cached signet swapped after the probe", func(t *testing.T) {
+			dl := sd.seed(t)
+			cached := cachedSignet(t, dl)
+			ran := filepath.Join(t.TempDir(), "swapped-ran")
+			genuine := filepath.Join(t.TempDir(), "signet")
+			if err := os.WriteFile(genuine, bin, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			swapped := false
+			res := runAction(t, a, runConfig{toolCache: dl, onUses: onUses, inputs: sd.inputs,
+				env: map[string]string{"SIGNET_PKCS11_PIN": tok.PIN},
+				afterStep: func(s stepResult) {
+					if s.ID != "probe" {
+						return
+					}
+					// A rename, as another job would do it: the swap is
+					// whole, whatever has the old file open.
+					fake := cached + ".fake"
+					if err := os.WriteFile(fake, []byte("#!/bin/sh\nenv > "+ran+"\nexec "+genuine+" \"$@\"\n"), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Rename(fake, cached); err != nil {
+						t.Fatal(err)
+					}
+					swapped = true
+				}})
+			requireSuccess(t, res)
+			if !swapped {
+				t.Fatal("the probe step never ran")
+			}
+			if res.step(t, "probe").outputs["hit"] != "true" {
+				t.Errorf("probe hit=%q; want the genuine cached signet found", res.step(t, "probe").outputs["hit"])
+			}
+			if got, err := os.ReadFile(ran); err == nil {
+				t.Errorf("the binary swapped into the cache after the probe ran; it saw the PIN: %v",
+					strings.Contains(string(got), "SIGNET_PKCS11_PIN="+tok.PIN))
+			}
+			checkOutputs(t, res, webAll, 0)
+		})
+	}
+
+	t.Run("download with the cache directory already on PATH", func(t *testing.T) {
+		// An earlier step of the job (an older version of this action, say)
+		// left the cache directory on PATH, and another job has since
+		// replaced the binary and planted a sha256sum that vouches for it.
+		// The action's scripts must look programs up without that
+		// directory. (A planted bash is out of reach: the runner finds the
+		// step's shell through the job's PATH before any script of ours
+		// runs.)
+		dl := seeders[0].seed(t)
+		cached := cachedSignet(t, dl)
+		ran := filepath.Join(t.TempDir(), "planted-ran")
+		dir := filepath.Dir(cached)
+		plant(t, dir, "signet", "#!/bin/sh\nenv >> "+ran+"\necho signet v0.0.0\n")
+		plant(t, dir, "sha256sum", "#!/bin/sh\nenv >> "+ran+"\necho \""+hex.EncodeToString(sum[:])+"  $1\"\n")
+		plant(t, dir, "mktemp", "#!/bin/sh\nenv >> "+ran+"\nexec "+realTool(t, "mktemp")+" \"$@\"\n")
+		res := runAction(t, a, runConfig{toolCache: dl, onUses: onUses, inputs: dlInputs, env: map[string]string{
+			"SIGNET_PKCS11_PIN": tok.PIN,
+			"PATH":              dir + string(os.PathListSeparator) + baseEnv()["PATH"],
+		}})
+		requireSuccess(t, res)
+		if got, err := os.ReadFile(ran); err == nil {
+			t.Errorf("a program planted in the cache directory on PATH ran; it saw the PIN: %v",
+				strings.Contains(string(got), "SIGNET_PKCS11_PIN="+tok.PIN))
+		}
+		if res.step(t, "probe").outputs["hit"] != "false" || !stepRan(res, "Install signet") {
+			t.Errorf("probe hit=%q, install ran %v; want the replaced binary refused and downloaded again",
+				res.step(t, "probe").outputs["hit"], stepRan(res, "Install signet"))
+		}
+		checkOutputs(t, res, webAll, 0)
+	})
+
 	t.Run("download with the wrong checksum", func(t *testing.T) {
 		dl := t.TempDir()
 		wrong := sha256.Sum256(append(bin, 0))
@@ -570,6 +702,65 @@ func TestAction(t *testing.T) {
 			t.Errorf("the rejected binary was installed: %v", found)
 		}
 	})
+}
+
+// cachedSignet returns the one signet binary cached under a tool cache.
+func cachedSignet(t *testing.T, toolCache string) string {
+	t.Helper()
+	found, _ := filepath.Glob(filepath.Join(toolCache, "*", "*", "bin", "signet"))
+	if len(found) != 1 {
+		t.Fatalf("cached binaries under %s: %v; want one", toolCache, found)
+	}
+	return found[0]
+}
+
+// checkPath checks what the action added to the job's PATH: one directory
+// of the job's own (in RUNNER_TEMP, which no other job shares) holding
+// signet and nothing else, and nothing in the shared tool cache.
+func checkPath(t *testing.T, res *runResult, toolCache string) {
+	t.Helper()
+	if len(res.path) != 1 {
+		t.Fatalf("GITHUB_PATH got %v; want one directory", res.path)
+	}
+	dir := res.path[0]
+	if strings.HasPrefix(dir, toolCache) || !strings.HasPrefix(dir, res.temp+string(os.PathSeparator)) {
+		t.Errorf("%s is on PATH; want a directory in RUNNER_TEMP %s, not in the tool cache %s", dir, res.temp, toolCache)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "signet" {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("%s holds %q; want signet alone", dir, names)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("%s has mode %v; want it private to its owner", dir, fi.Mode().Perm())
+	}
+}
+
+// plant writes an executable script into dir, as another job would.
+func plant(t *testing.T, dir, name, script string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// realTool is the system's own program of that name, for a planted one to
+// hand over to.
+func realTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return p
 }
 
 func stepRan(res *runResult, name string) bool {

@@ -5,8 +5,8 @@
 #
 # Environment (mapped from inputs in action.yml): KEY, IMAGES, CATALOG,
 # FAIL_ON, WORKERS, HSM_SESSIONS, SHARD, VERSION.
-# Outputs: mode (build | download), dir (where bin/signet is cached), key
-# (the cache key), url and sha256 (download mode).
+# Outputs: mode (build | download), dir (where bin/signet is cached, shared
+# with other jobs), key (the cache key), url and sha256 (download mode).
 set -euo pipefail
 # shellcheck source=action/lib.sh
 . "$GITHUB_ACTION_PATH/action/lib.sh"
@@ -60,10 +60,10 @@ if [ -n "${SHARD:-}" ] && ! [[ "$SHARD" =~ ^[0-9]+/[1-9][0-9]*$ ]]; then
   fail "shard must be I/N (e.g. 0/3), not '$SHARD'"
 fi
 
-# The cache lives in the runner's tool cache: it outlives the job on a
-# self-hosted runner, and actions/cache carries it between jobs on
-# GitHub-hosted ones. SIGNET_ACTION_CACHE overrides it.
-root=${SIGNET_ACTION_CACHE:-${RUNNER_TOOL_CACHE:-${HOME}/.cache}/signet-action}
+# The cache root (lib.sh) is made now and named by its physical path, so
+# that the later steps' trusted_path recognises every spelling of it.
+mkdir -p "$cache_root" || fail "cannot create the cache directory $cache_root (SIGNET_ACTION_CACHE names another)"
+root=$(physical_dir "$cache_root") || fail "the cache directory $cache_root cannot be entered"
 
 if [ -z "${VERSION:-}" ]; then
   # Build mode: the key is a digest of the Go sources of the action's own

@@ -187,6 +187,10 @@ type runConfig struct {
 	// onUses sees each `uses:` step the condition lets through, with its
 	// `with:` evaluated, in place of running it.
 	onUses func(s step, with map[string]string)
+	// afterStep is called after each step that ran, before the next one
+	// starts: where another job on the same runner may change the files
+	// the action left between its steps.
+	afterStep func(s stepResult)
 }
 
 // stepResult is what one step did.
@@ -207,6 +211,7 @@ type runResult struct {
 	summary string            // the step summaries, concatenated
 	masks   []string          // values registered with ::add-mask::
 	path    []string          // directories added through GITHUB_PATH, newest first
+	temp    string            // RUNNER_TEMP of the run
 }
 
 func (r *runResult) step(t testing.TB, id string) stepResult {
@@ -282,7 +287,7 @@ func runAction(t testing.TB, a *actionFile, cfg runConfig) *runResult {
 		env[k] = v
 	}
 
-	res := &runResult{}
+	res := &runResult{temp: runnerTemp}
 	ctx := &exprContext{inputs: inputs, steps: map[string]map[string]string{}, env: env,
 		github: map[string]string{"action_path": root},
 		runner: map[string]string{"temp": runnerTemp, "os": "Linux", "arch": "X64"}}
@@ -313,6 +318,9 @@ func runAction(t testing.TB, a *actionFile, cfg runConfig) *runResult {
 				cfg.onUses(s, with)
 			}
 			res.steps = append(res.steps, sr)
+			if cfg.afterStep != nil {
+				cfg.afterStep(sr)
+			}
 			continue
 		}
 		if s.Shell != "bash" {
@@ -398,6 +406,9 @@ func runAction(t testing.TB, a *actionFile, cfg runConfig) *runResult {
 		}
 		summaryAll.WriteString(summary)
 		res.steps = append(res.steps, sr)
+		if cfg.afterStep != nil {
+			cfg.afterStep(sr)
+		}
 		if sr.exit != 0 && !s.ContinueOnError {
 			res.failed = true
 			break

@@ -6,10 +6,18 @@
 #
 # Environment (mapped from inputs in action.yml): IMAGES, CATALOG, KEY,
 # FORMATS, ATTEST, WORKERS, HSM_SESSIONS, POLICY, PKCS11_MODULE, SHARD,
-# ARGS, FAIL_ON.
+# ARGS, FAIL_ON; BIN, the job's own directory holding the signet the probe
+# or the install step checked.
 set -euo pipefail
 # shellcheck source=action/lib.sh
 . "$GITHUB_ACTION_PATH/action/lib.sh"
+
+# By its path, not through PATH: the very file the probe or install step
+# checked, whatever else the job's PATH holds.
+signet="${BIN:-}/signet"
+if [ -z "${BIN:-}" ] || [ ! -x "$signet" ]; then
+  fail "no checked signet in '${BIN:-}' (the probe and install steps put it there)"
+fi
 
 work=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/signet.XXXXXX")
 args=(batch --github --report "$work/report.json" --workers "$WORKERS")
@@ -68,7 +76,7 @@ done <<<"${ARGS:-}"
 
 echo "signet ${args[*]}"
 code=0
-signet "${args[@]}" || code=$?
+"$signet" "${args[@]}" || code=$?
 
 # signet exits 2 when some images failed and the rest were signed, 1 when
 # nothing was attempted (bad key, PIN, flags). fail-on: none forgives the
