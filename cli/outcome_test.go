@@ -265,6 +265,56 @@ func TestReportWriteFailsAfterSigning(t *testing.T) {
 	}
 }
 
+// TestReportOnMountPoint: a report path that is a file bind-mounted on its
+// own (docker run -v ./r.json:/out/r.json, a Kubernetes subPath) cannot be
+// renamed over; the report is written into it instead of failing the run
+// after everything was signed.
+func TestReportOnMountPoint(t *testing.T) {
+	mount := testenv.LookPath(t, "mount", "apt-get install mount")
+	reg := testenv.MemRegistry(t, false)
+	testenv.SeedImage(t, reg.Host, "app", "v1", nil)
+	key := newKey(t, t.TempDir(), "k.pem")
+	dir := t.TempDir()
+	src, target := filepath.Join(dir, "host.json"), filepath.Join(dir, "report.json")
+	for _, p := range []string{src, target} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command(mount, "--bind", src, target).CombinedOutput(); err != nil {
+		testenv.Missing(t, "bind mounts ("+strings.TrimSpace(string(out))+")", "run the tests as root where mount --bind is allowed")
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", target).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", target, err, out)
+		}
+	})
+
+	for _, args := range [][]string{
+		{"sign", "--key", key, "--report", target},
+		{"sign", "--key", key, "--summary-md", target},
+		{"verify", "--key", key + ".pub", "--report", target},
+	} {
+		if err := os.Truncate(src, 0); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := signet(t, append(args, reg.Host+"/app:v1")...)
+		if code != 0 {
+			t.Errorf("%s: exit %d; want 0\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
+		}
+		if b, _ := os.ReadFile(src); len(b) == 0 {
+			t.Errorf("%s: the mounted file is empty", strings.Join(args, " "))
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files left beside the report: %v", names)
+	}
+}
+
 // TestPartialReportKeepsPrevious: a report write cut short by a file-size
 // limit leaves the previous report as it was, for sign and verify, and no
 // temporary file behind.

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -459,7 +460,8 @@ func inPlace(path string) bool {
 // empty). A regular file is replaced whole or not at all: write goes to a
 // temporary file beside it, renamed over path once complete, so that a
 // full disk or a size limit leaves the previous report intact instead of
-// cut-off JSON.
+// cut-off JSON. A file that is a mount point of its own cannot be renamed
+// over and is written into once the temporary file is complete.
 func writeReportFile(path string, write func(io.Writer) error) error {
 	if path == "" {
 		return nil
@@ -510,10 +512,41 @@ func writeReportFile(path string, write func(io.Writer) error) error {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+		// A file bind-mounted on its own (docker run -v ./r.json:/out/r.json,
+		// a Kubernetes subPath) is a mount point, which rename cannot replace
+		// (EBUSY, or EXDEV across mounts). Writing into it is all that is
+		// left: the finished report is copied in, so only a failure during
+		// the copy itself can cut it short.
+		if !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EXDEV) {
+			return err
+		}
+		return copyInto(path, tmp.Name())
 	}
 	renamed = true
 	return nil
+}
+
+// copyInto overwrites the file at path, in place, with the content of the
+// file at from.
+func copyInto(path, from string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
 }
 
 // createTemp creates a new file beside path to be renamed over it. Unlike
