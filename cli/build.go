@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -420,6 +421,10 @@ func checkSigningPolicy(ctx context.Context, pol *policy.Policy, f *runFlags, ta
 // which in turn leaves alone what is already there.
 func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error {
 	ctx := cmd.Context()
+	entry, err := pendingEntry(where, g.stdout)
+	if err != nil {
+		return err
+	}
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -432,12 +437,6 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 		if pol, err = loadPolicy(ctx, g, file, true); err != nil {
 			return err
 		}
-	}
-	entry := batch.Entry{Source: "--pending " + where}
-	if strings.Contains(where, "/") {
-		entry.Repository = where
-	} else {
-		entry.Registry = where
 	}
 	cat := &batch.Catalog{Entries: []batch.Entry{entry}}
 	refs, failures := cat.Targets(ctx, reg, f.workers)
@@ -501,10 +500,8 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 		targets = append(targets, batch.Target{Ref: pi.ref, Source: entry.Source, Recursive: true, Settings: settings})
 	}
 	if len(targets) == 0 {
-		for _, fl := range failures {
-			fmt.Fprintf(g.stdout, "FAILED   %s (%s): %s\n", fl.Ref, fl.Source, fl.Error)
-		}
-		fmt.Fprintf(g.stdout, "nothing pending under %s (%d images with a sign request)\n", where, countRequests(images))
+		printFailures(g.stdout, failures)
+		fmt.Fprintln(g.stdout, batch.ScrubPIN(fmt.Sprintf("nothing pending under %s (%d images with a sign request)", where, countRequests(images))))
 		if len(failures) > 0 {
 			return failedErr("%d targets could not be checked (listed above)", len(failures))
 		}
@@ -514,6 +511,35 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 		return err
 	}
 	return f.run(ctx, g, targets, failures)
+}
+
+// pendingEntry is the catalog entry --pending's value stands for: every
+// repository of a registry host, or one repository. Anything else is a
+// usage error before the registry is asked, since a value that fails later
+// is quoted in failure lines and the report; a key URI given there (the
+// flags swapped) is never quoted, as it may carry its PIN.
+func pendingEntry(where string, stdout io.Writer) (batch.Entry, error) {
+	if looksLikeKey(where) {
+		maskRefs(stdout, []string{where})
+		return batch.Entry{}, usageErr("--pending takes a registry host or a repository (HOST[/REPO]), and its value looks like a key (pkcs11: URI); pass keys with --key or SIGNET_KEY")
+	}
+	entry := batch.Entry{Source: "--pending " + where}
+	if !strings.Contains(where, "/") {
+		if _, err := name.NewRegistry(where, name.StrictValidation); err != nil {
+			return batch.Entry{}, usageErr("--pending %s: %w (want HOST[:PORT] or HOST/REPO)", where, err)
+		}
+		entry.Registry = where
+		return entry, nil
+	}
+	if _, err := name.NewRepository(where); err != nil {
+		hint := ""
+		if last := where[strings.LastIndex(where, "/")+1:]; strings.ContainsAny(last, ":@") {
+			hint = "; --pending signs every tag of a repository whose sign request is not honoured, so name no tag or digest"
+		}
+		return batch.Entry{}, usageErr("--pending %s: %w (want HOST or HOST/REPO)%s", where, err, hint)
+	}
+	entry.Repository = where
+	return entry, nil
 }
 
 // displayKey is a key reference as messages may show it: a pkcs11 URI

@@ -250,3 +250,46 @@ func TestPendingProvenanceIgnoresSignerEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingWhere: --pending takes a registry host or a repository. Any
+// other value is a usage error before the registry is asked, and a key URI
+// given there (the flags swapped) is neither quoted nor written anywhere:
+// it would print its PIN.
+func TestPendingWhere(t *testing.T) {
+	const pin = "918273645"
+	uri := "pkcs11:token=release;object=signer?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=" + pin
+	for _, tt := range []struct {
+		name, where string
+		want        string // in stderr
+	}{
+		{"a key URI", uri, "--pending takes"},
+		{"a key URI in capitals", strings.Replace(uri, "pkcs11:", "PKCS11:", 1), "--pending takes"},
+		{"a PIN", "127.0.0.1:1/team?pin-value=" + pin, "--pending takes"},
+		{"a tag", "127.0.0.1:1/team/app:v1", "--pending 127.0.0.1:1/team/app:v1"},
+		{"a digest", "127.0.0.1:1/team/app@sha256:" + strings.Repeat("0", 64), "--pending"},
+		{"capitals in the repository", "127.0.0.1:1/Team", "--pending 127.0.0.1:1/Team"},
+		{"a bad host", "bad host", "--pending"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("GITHUB_ACTIONS", "")
+			report := filepath.Join(t.TempDir(), "r.json")
+			out, errOut, code := signet(t, "batch", "--pending", tt.where, "--key", "/nonexistent.pem", "--report", report)
+			if code != 1 || out != "" || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d\nstdout: %q\nstderr: %q\nwant exit 1, no stdout, stderr naming %q", code, out, errOut, tt.want)
+			}
+			if strings.Contains(out+errOut, pin) {
+				t.Errorf("the output shows the PIN:\n%s%s", out, errOut)
+			}
+			if _, err := os.Stat(report); err == nil {
+				t.Errorf("a report was written")
+			}
+		})
+	}
+	t.Run("GitHub Actions masks its PIN", func(t *testing.T) {
+		t.Setenv("GITHUB_ACTIONS", "true")
+		out, errOut, code := signet(t, "batch", "--pending", uri, "--key", "/nonexistent.pem")
+		if code != 1 || out != "::add-mask::"+pin+"\n" || strings.Contains(errOut, pin) {
+			t.Errorf("exit %d\nstdout: %q\nstderr: %q\nwant exit 1 and only the PIN's ::add-mask:: on stdout", code, out, errOut)
+		}
+	})
+}

@@ -286,9 +286,7 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	report.FinishedAt = time.Now().UTC()
 	logSessionUse(g.log, keys)
 
-	for _, fl := range plan.Failures {
-		fmt.Fprintf(g.stdout, "FAILED   %s (%s): %s\n", fl.Ref, fl.Source, fl.Error)
-	}
+	printFailures(g.stdout, plan.Failures)
 	// Everything was attempted by now: a report that cannot be written is
 	// told beside the outcome, never instead of it.
 	outErr := f.publish(g, report)
@@ -583,11 +581,18 @@ func printPlan(w io.Writer, plan *batch.Plan, defaultKey string, f *runFlags) {
 		line += "  [" + strings.Join(append(f.formatsOf(it), f.attestOf(it)...), ",") + "]"
 		fmt.Fprintln(w, line)
 	}
-	for _, fl := range plan.Failures {
-		fmt.Fprintf(w, "FAILED   %s (%s): %s\n", fl.Ref, fl.Source, fl.Error)
-	}
+	printFailures(w, plan.Failures)
 	fmt.Fprintf(w, "plan: %d targets, %d manifests (%d indexes), %d repositories, %d duplicates merged, %d targets failed\n",
 		plan.Targets, len(plan.Items), plan.Indexes(), len(plan.Repositories()), plan.Duplicates, len(plan.Failures))
+}
+
+// printFailures lists the targets that could not be planned or checked.
+// Their references and sources are what the user typed (arguments, catalog
+// lines, --pending), where a key URI pasted by mistake brings its PIN.
+func printFailures(w io.Writer, failures []batch.Failure) {
+	for _, fl := range failures {
+		fmt.Fprintln(w, batch.ScrubPIN(fmt.Sprintf("FAILED   %s (%s): %s", fl.Ref, fl.Source, fl.Error)))
+	}
 }
 
 func printOutcome(w io.Writer, o batch.Outcome) {
