@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -123,6 +124,49 @@ func IsTemporary(err error) bool {
 		return retryableStatus(te.StatusCode)
 	}
 	return retryableNetError(err)
+}
+
+// IsContentFault reports whether a failed read is the fault of what was
+// read, which reading again will not change: the manifest or blob is gone,
+// over the size limit, or not what its digest names. Any other failure (the
+// registry failing, access refused) says nothing about the content, which
+// may be the very signature sought. Signature formats agree on this rule so
+// that a deleted or altered signature is skipped alike by all of them,
+// while a failing registry is never taken for an unsigned image.
+func IsContentFault(err error) bool {
+	return IsNotFound(err) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrDigestMismatch)
+}
+
+// IsRefusedReference reports whether err is the answer with which
+// registries refuse a manifest naming a blob or manifest they lack:
+// distribution 400 (MANIFEST_BLOB_UNKNOWN), go-containerregistry 404. Other
+// causes give the same answers, so a caller that repairs such a manifest
+// must find something to repair before it tries again.
+func IsRefusedReference(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusNotFound)
+}
+
+// JoinErrors joins errs on one line, wrapping each. Temporary failures come
+// first because IsTemporary judges by the first registry error in the
+// chain, and a repeat is worth it when any of them may pass.
+func JoinErrors(errs []error) error {
+	sorted := slices.Clone(errs)
+	slices.SortStableFunc(sorted, func(a, b error) int {
+		ta, tb := IsTemporary(a), IsTemporary(b)
+		switch {
+		case ta == tb:
+			return 0
+		case ta:
+			return -1
+		}
+		return 1
+	})
+	args := make([]any, len(sorted))
+	for i, err := range sorted {
+		args[i] = err
+	}
+	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(sorted)), "; "), args...)
 }
 
 // retryableStatus lists the answers worth repeating. Other 4xx describe the

@@ -205,6 +205,51 @@ func TestErrorClasses(t *testing.T) {
 	}
 }
 
+// TestContentFaults: which failures are the content's own fault (a read
+// that will fail again), and which answers to a manifest PUT may mean it
+// names something the registry lacks.
+func TestContentFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		err            error
+		fault, refused bool
+	}{
+		{"404 manifest", &Error{Method: "GET", StatusCode: http.StatusNotFound, Code: "MANIFEST_UNKNOWN"}, true, true},
+		{"404 blob, wrapped", fmt.Errorf("reading blob: %w", &Error{Method: "GET", StatusCode: http.StatusNotFound}), true, true},
+		{"blob unknown", &Error{Method: "HEAD", StatusCode: http.StatusNotFound, Code: "BLOB_UNKNOWN"}, true, true},
+		{"manifest blob unknown, wrapped", fmt.Errorf("writing x: %w", &Error{Method: "PUT", StatusCode: http.StatusBadRequest, Code: "MANIFEST_BLOB_UNKNOWN"}), false, true},
+		{"too large", fmt.Errorf("GET x: blob is over the limit: %w", ErrTooLarge), true, false},
+		{"digest mismatch", fmt.Errorf("GET x: %w", ErrDigestMismatch), true, false},
+		{"500", &Error{Method: "GET", StatusCode: http.StatusInternalServerError}, false, false},
+		{"403", &Error{Method: "GET", StatusCode: http.StatusForbidden, Code: "DENIED"}, false, false},
+		{"reset", &Error{Method: "GET", Err: syscall.ECONNRESET}, false, false},
+		{"cancelled", context.Canceled, false, false},
+	} {
+		if got := IsContentFault(tc.err); got != tc.fault {
+			t.Errorf("IsContentFault(%s: %v) = %v; want %v", tc.name, tc.err, got, tc.fault)
+		}
+		if got := IsRefusedReference(tc.err); got != tc.refused {
+			t.Errorf("IsRefusedReference(%s: %v) = %v; want %v", tc.name, tc.err, got, tc.refused)
+		}
+	}
+}
+
+// TestJoinErrors: the joined error wraps every error and is temporary when
+// any of them is, whatever their order.
+func TestJoinErrors(t *testing.T) {
+	denied := &Error{Method: "GET", URL: "a", StatusCode: http.StatusForbidden}
+	failing := &Error{Method: "GET", URL: "b", StatusCode: http.StatusServiceUnavailable}
+	for _, errs := range [][]error{{denied, failing}, {failing, denied}} {
+		err := JoinErrors(errs)
+		if !IsTemporary(err) || !errors.Is(err, denied) || !errors.Is(err, failing) {
+			t.Errorf("JoinErrors(%v) = %v (temporary %v); want both wrapped, temporary", errs, err, IsTemporary(err))
+		}
+	}
+	if err := JoinErrors([]error{denied}); IsTemporary(err) {
+		t.Errorf("JoinErrors(403) = %v, temporary; want not", err)
+	}
+}
+
 func TestReferrersTagTruncates(t *testing.T) {
 	h := v1.Hash{Algorithm: strings.Repeat("a", 40), Hex: strings.Repeat("f", 128)}
 	if got, want := ReferrersTag(h), strings.Repeat("a", 32)+"-"+strings.Repeat("f", 64); got != want {

@@ -35,15 +35,17 @@ func (t leafTrust) Chain(chain []*x509.Certificate, _ time.Time) error {
 }
 
 // TestDedupeCertificates: an existing bundle by the key covers a new one
-// only when it carries the new one's leaf and intermediates, if any
-// (cosign's rule, one way): a first certificate, a renewed one, one from
-// another CA, or the same leaf under another intermediate is a new bundle;
-// a keyed bundle is covered by a certificate bundle by the same key.
+// only when it carries the new one's leaf and intermediates, or none when
+// the new one has none: a first certificate, a renewed one, one from
+// another CA, the same leaf under another intermediate, or the first keyed
+// bundle after certificate bundles is a new bundle. After a keyed bundle,
+// the real cosign v3 verify --key passes.
 func TestDedupeCertificates(t *testing.T) {
 	ctx := testCtx(t)
-	tr := testenv.MemRegistry(t, false)
+	tr := testenv.MemRegistry(t, true)
 	reg := newClient(t)
 	key := testenv.NewKey(t)
+	pub := writePub(t, key.Public())
 	_, c1 := issue(t, key, false)
 	root, err := certs.NewRootCA(testenv.NewKey(t), name3("dedupe root"), 0)
 	if err != nil {
@@ -97,10 +99,10 @@ func TestDedupeCertificates(t *testing.T) {
 		{name: "certificate from another CA", old: c1, new: first},
 		{name: "same leaf, other intermediate", old: viaA, new: viaB},
 		{name: "first certificate with an intermediate", new: viaA},
-		// What verifies with the key alone verifies whatever certificate
-		// the bundle also carries.
-		{name: "key after certificate", old: first, wantSkipped: true},
-		{name: "key after certificate and intermediate", old: viaA, wantSkipped: true},
+		// cosign v3 verify --key refuses a bundle carrying a
+		// certificate: only a keyed bundle covers a keyed one.
+		{name: "key after certificate", old: first},
+		{name: "key after certificate and intermediate", old: viaA},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			repo := fmt.Sprintf("dedupe/c%d", i)
@@ -124,6 +126,11 @@ func TestDedupeCertificates(t *testing.T) {
 			}
 			if _, err := mustVerifier(t, reg, signature.KeyTrust{Key: key.Public()}).Verify(ctx, s); err != nil {
 				t.Errorf("Verify(trusting the key) = %v", err)
+			}
+			if tc.new == nil {
+				if out, err := cosignVerify(t, pub, s.Name().String()); err != nil {
+					t.Errorf("cosign-v3 verify --key: %v\n%s", err, out)
+				}
 			}
 			if tc.new != nil {
 				// A verifier trusting only the new certificate, or only the

@@ -216,9 +216,9 @@ func NewFormat(reg Registry, key signature.Signer, opts ...Option) (*Format, err
 func (f *Format) Name() string { return Name }
 
 // Sign signs s and pushes the bundle as a referrer of s, unless s already
-// has a signature bundle that verifies with f's key, names s and, when f's
-// bundles carry certificates, carries the same ones (then the result is
-// Skipped). Each bundle is verified with the key before it is pushed.
+// has a signature bundle that verifies with f's key, names s and carries
+// the certificates f's bundles carry, or none when they carry none (then
+// the result is Skipped). Each bundle is verified with the key before it is pushed.
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
 	unlock := f.st.refs.Lock(s)
 	defer unlock()
@@ -250,9 +250,9 @@ func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Resul
 
 // existing finds a bundle of s that covers the one f would push.
 //
-// A referrer that cannot be read for a reason of its own (AtFault: a
-// signature deleted but still listed in the tag index, say) covers
-// nothing. One that cannot be read because the registry failed does not
+// A referrer that cannot be read for a reason of its own
+// (registry.IsContentFault: a signature deleted but still listed in the
+// tag index, say) covers nothing. One that cannot be read because the registry failed does not
 // stop the others from being checked, as one of them may cover s; but when
 // none does, existing fails rather than lets Sign write: the unread one may
 // be the very bundle Sign would repeat, and a failure that persists would
@@ -273,28 +273,30 @@ func (f *Format) existing(ctx context.Context, s signature.Subject) (v1.Hash, bo
 		case errors.Is(err, errNotBundle), errors.Is(err, ErrMalformed), errors.Is(err, ErrTampered):
 		case ctx.Err() != nil:
 			return v1.Hash{}, false, err
-		case referrer.AtFault(err):
+		case registry.IsContentFault(err):
 		default:
 			unchecked = append(unchecked, err)
 		}
 	}
 	if len(unchecked) > 0 {
 		return v1.Hash{}, false, fmt.Errorf("checking %s for an existing sigstore bundle: %d of its %d referrers could not be checked: %w",
-			s.Name(), len(unchecked), len(ds), referrer.JoinErrors(unchecked))
+			s.Name(), len(unchecked), len(ds), registry.JoinErrors(unchecked))
 	}
 	return v1.Hash{}, false, nil
 }
 
 // covers reports whether bundle b, an existing referrer of s, does what
-// f's would: cosign's dedupe rule (see cosign.Store.SameKey), one way. A
-// bundle carrying certificates is written although one by the same key
-// exists unless that one carries the same leaf and intermediates, since a
-// verifier that trusts a CA or an identity rather than the key accepts
-// only a bundle whose certificate it trusts: after a first certificate for
-// the key, or a renewed one, the new bundle is the only one such a
-// verifier accepts. A keyed bundle, though, is covered by a certificate
-// bundle by the same key, since every verifier of a bare key (cosign
-// verify --key, signet's trusted keys) ignores the certificate.
+// f's would: it is by f's key and carries f's certificates, or none when f
+// has none (the rule of cosign.Store.SameKey). A bundle carrying
+// certificates is written although one by the same key exists unless that
+// one carries the same leaf and intermediates, since a verifier that
+// trusts a CA or an identity rather than the key accepts only a bundle
+// whose certificate it trusts: after a first certificate for the key, or a
+// renewed one, the new bundle is the only one such a verifier accepts. And
+// a keyed bundle is covered only by a keyed bundle: cosign v3 verify --key
+// (sigstore-go) refuses a bundle that carries a certificate ("expected key
+// signature, not certificate"), so after runs with certificates the keyed
+// bundle is the only one it accepts.
 func (f *Format) covers(b []byte, s signature.Subject) bool {
 	bd, err := Parse(b)
 	if err != nil {
@@ -304,6 +306,9 @@ func (f *Format) covers(b []byte, s signature.Subject) bool {
 	// the bundle is the first place to look, and the comparison is
 	// cheaper than the signature check it spares.
 	if f.certs != nil && !carriesCertificates(bd.VerificationMaterial, *f.certs) {
+		return false
+	}
+	if f.certs == nil && (bd.VerificationMaterial.Certificate != nil || bd.VerificationMaterial.X509CertificateChain != nil) {
 		return false
 	}
 	if bd.VerifySignature(f.key.Public()) != nil {
@@ -440,7 +445,7 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 		case errors.Is(err, ErrMalformed):
 		case ctx.Err() != nil:
 			return nil, err
-		case referrer.AtFault(err):
+		case registry.IsContentFault(err):
 			faults = append(faults, readFault{at: i, err: err})
 			if !errors.Is(err, ErrTampered) {
 				err = fmt.Errorf("%w: %w", errUnreadable, err)
@@ -465,7 +470,7 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 	}
 	if len(failures) > 0 {
 		err := fmt.Errorf("checking sigstore bundles of %s: could not read %d of its %d referrers: %w",
-			s.Name(), len(failures)+len(faults), len(ds), referrer.JoinErrors(failures))
+			s.Name(), len(failures)+len(faults), len(ds), registry.JoinErrors(failures))
 		if len(others) > 0 {
 			err = fmt.Errorf("%w; %s", err, strings.Join(others, "; "))
 		}
@@ -486,7 +491,7 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 }
 
 // readFault is a referrer that could not be read through its own fault
-// (referrer.AtFault); at is its place in the listing.
+// (registry.IsContentFault); at is its place in the listing.
 type readFault struct {
 	at  int
 	err error

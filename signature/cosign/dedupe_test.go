@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/signet-project/signet/internal/testenv"
@@ -79,9 +80,10 @@ func uploadPayload(t *testing.T, reg *registry.Client, s signature.Subject, l co
 }
 
 // TestSameKeyCertificates: an existing signature by the key covers a new one
-// only when it carries the new one's certificate and chain, if any
-// (cosign's dupe rule), whatever identity either names: a first
-// certificate, a renewed one or a changed chain is a new layer.
+// only when it carries the new one's certificate and chain, or none when
+// the new one has none, whatever identity either names: a first
+// certificate, a renewed one, a changed chain or the first bare-key
+// signature after certificates is a new layer.
 func TestSameKeyCertificates(t *testing.T) {
 	ctx := context.Background()
 	tr := testenv.MemRegistry(t, false)
@@ -121,10 +123,12 @@ func TestSameKeyCertificates(t *testing.T) {
 		{name: "renewed certificate", old: c1, new: c2},
 		{name: "renewed certificate, other tag", old: c1, new: c2, newTag: true},
 		{name: "other chain", old: c1, new: c1other},
-		// cosign's rule runs one way: what verifies with the key alone
-		// verifies whatever certificate the layer also carries.
-		{name: "bare key after certificate", old: c1, new: none, wantSkipped: true},
-		{name: "bare key after certificate, other tag", old: c1, new: none, newTag: true, wantSkipped: true, wantFetches: 1},
+		// Not cosign's rule, which runs one way: cosign verify --key
+		// rejects a layer whose certificate has expired, so only a
+		// bare-key layer covers a bare-key signature
+		// (TestSameKeyExpiredCertificate).
+		{name: "bare key after certificate", old: c1, new: none},
+		{name: "bare key after certificate, other tag", old: c1, new: none, newTag: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			repo := fmt.Sprintf("dedupe/c%d", i)
@@ -255,13 +259,7 @@ func TestUnreadableLayer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := testenv.MemRegistry(t, false)
-			var failPath atomic.Pointer[string]
-			proxy := testenv.NewFaultProxy(t, tr.Host, func(r *http.Request, _ int) testenv.Fault {
-				if p := failPath.Load(); p != nil && r.Method == http.MethodGet && r.URL.Path == *p {
-					return testenv.ServerError
-				}
-				return testenv.Pass
-			})
+			proxy, failPath := pathFailingProxy(t, tr.Host, http.MethodGet)
 			reg, err := registry.New(registry.WithRetries(2, time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
@@ -273,8 +271,7 @@ func TestUnreadableLayer(t *testing.T) {
 				s := subject(t, reg, proxy.Host+"/"+repo+":v1")
 				bad := tc.unreadable(t, reg, s)
 				if tc.failing {
-					p := "/v2/" + repo + "/blobs/" + bad.Digest.String()
-					failPath.Store(&p)
+					failPath("/v2/" + repo + "/blobs/" + bad.Digest.String())
 				}
 				layers := []cosign.Layer{bad}
 				if valid {
@@ -332,6 +329,158 @@ func TestUnreadableLayer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGoneForeignBlob: on a registry that checks a manifest's blobs
+// (distribution refuses it with 400 MANIFEST_BLOB_UNKNOWN), a .sig listing
+// a layer whose payload blob was deleted could not be rewritten, so Sign
+// failed on every run. Such a layer, which no verifier can read, is
+// dropped when the .sig is rewritten, and a payload Sign shares with it is
+// uploaded again; readable layers stay.
+func TestGoneForeignBlob(t *testing.T) {
+	ctx := context.Background()
+	tr := testenv.DockerRegistry(t)
+	proxy, failPath := pathFailingProxy(t, tr.Host, http.MethodHead)
+	reg, err := registry.New(registry.WithRetries(2, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := testenv.NewKey(t)
+	pub := writePub(t, key)
+	root, err := certs.NewRootCA(testenv.NewKey(t), pkix.Name{CommonName: "other signer's root"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		name string
+		// gone is another signer's layer of s, whose blob is deleted.
+		gone func(t *testing.T, s signature.Subject) cosign.Layer
+		// readable adds another signer's layer whose blob stays.
+		readable bool
+		// uncheckable: the registry fails (500) to say whether the gone
+		// blob is there, so nothing may be dropped and Sign fails.
+		uncheckable bool
+		// wantLayers is how many layers the .sig holds after Sign.
+		wantLayers int
+	}{
+		{name: "another payload", gone: foreignLayer, wantLayers: 1},
+		{name: "another payload, beside a readable layer", gone: foreignLayer, readable: true, wantLayers: 2},
+		{name: "our payload", wantLayers: 2, gone: func(t *testing.T, s signature.Subject) cosign.Layer {
+			// The payload signet's would have, byte for byte: Sign
+			// relies on the layer's blob instead of uploading its own.
+			l, err := cosign.Sign(ctx, testenv.NewKey(t), s.Identity, s.Digest, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}},
+		{name: "another payload, registry failing", gone: foreignLayer, uncheckable: true, wantLayers: 1},
+		{name: "with a certificate", wantLayers: 1, gone: func(t *testing.T, s signature.Subject) cosign.Layer {
+			// The dedupe rules it out without reading its payload.
+			other := testenv.NewKey(t)
+			c := issue(t, root, other, "other signer")
+			l, err := cosign.Sign(ctx, other, "elsewhere.example/other:tag", s.Digest, c.cert, c.chain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := fmt.Sprintf("goneblob/c%d", i)
+			testenv.SeedSingle(t, proxy.Host, repo, "v1")
+			s := subject(t, reg, proxy.Host+"/"+repo+":v1")
+			gone := tc.gone(t, s)
+			layers := []cosign.Layer{gone}
+			if tc.readable {
+				// Under another identity than foreignLayer's, so that its
+				// payload is another blob.
+				l, err := cosign.Sign(ctx, testenv.NewKey(t), "elsewhere.example/kept:tag", s.Digest, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				layers = append(layers, l)
+			}
+			for _, l := range layers {
+				uploadPayload(t, reg, s, l)
+			}
+			writeSig(t, reg, s, layers...)
+			deleteBlob(t, tr.Host, repo, gone.Digest)
+
+			store := cosign.NewStore(reg)
+			if tc.uncheckable {
+				failPath("/v2/" + repo + "/blobs/" + gone.Digest.String())
+				defer failPath("")
+			}
+			r, err := cosign.NewFormat(store, key, nil, nil).Sign(ctx, s)
+			att, ferr := store.Fetch(ctx, s.Repo, s.Digest, cosign.SignatureSuffix)
+			if ferr != nil {
+				t.Fatal(ferr)
+			}
+			if tc.uncheckable {
+				// The layer may be readable after all: dropping it could
+				// lose a signature.
+				if err == nil || !registry.IsTemporary(err) || len(att.Layers) != tc.wantLayers || att.Layers[0].Digest != gone.Digest {
+					t.Errorf("Sign() = %+v, %v (temporary %v), the .sig then holding %d layers; want a temporary error and the .sig untouched",
+						r, err, registry.IsTemporary(err), len(att.Layers))
+				}
+				return
+			}
+			if err != nil || r.Skipped {
+				t.Fatalf("Sign() = %+v, %v; want our layer written", r, err)
+			}
+			if len(att.Layers) != tc.wantLayers {
+				t.Errorf("the .sig holds %d layers; want %d", len(att.Layers), tc.wantLayers)
+			}
+			for _, l := range att.Layers {
+				if ok, err := reg.BlobExists(ctx, s.Repo, l.Digest); err != nil || !ok {
+					t.Errorf("layer %s is listed but its blob is not there (%v)", l.Digest, err)
+				}
+			}
+			if _, err := cosign.NewVerifier(store, signature.KeyTrust{Key: key.Public()}).Verify(ctx, s); err != nil {
+				t.Errorf("Verify(our key) = %v", err)
+			}
+			if out, err := cosignVerify(t, testenv.Tool(t, "cosign-v2"), pub, s.Name().String()); err != nil {
+				t.Errorf("cosign-v2 verify --key: %v\n%s", err, out)
+			}
+			if r, err := cosign.NewFormat(store, key, nil, nil).Sign(ctx, s); err != nil || !r.Skipped {
+				t.Errorf("second Sign() = %+v, %v; want skipped", r, err)
+			}
+		})
+	}
+}
+
+// deleteBlob deletes a blob from repo on a registry that allows it (the
+// registry client has no such call: signet never deletes blobs).
+func deleteBlob(t *testing.T, host, repo string, d v1.Hash) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodDelete, "http://"+host+"/v2/"+repo+"/blobs/"+d.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE blob %s: %s", d, resp.Status)
+	}
+}
+
+// pathFailingProxy fronts the registry at host with a proxy that answers
+// 500 to requests of method for the one path fail names ("" for none): the
+// registry failing for one blob only.
+func pathFailingProxy(t *testing.T, host, method string) (proxy *testenv.FaultProxy, fail func(path string)) {
+	t.Helper()
+	var failing atomic.Pointer[string]
+	proxy = testenv.NewFaultProxy(t, host, func(r *http.Request, _ int) testenv.Fault {
+		if p := failing.Load(); p != nil && r.Method == method && r.URL.Path == *p {
+			return testenv.ServerError
+		}
+		return testenv.Pass
+	})
+	return proxy, func(path string) { failing.Store(&path) }
 }
 
 // foreignLayer is another signer's valid signature of s under an identity

@@ -35,8 +35,9 @@ func NewFormat(store *Store, key signature.Signer, certPEM, chainPEM []byte) *Fo
 func (f *Format) Name() string { return "cosign" }
 
 // Sign signs s and appends the signature to its .sig tag, unless the tag
-// already holds a signature by the same key, carrying the same certificate
-// if f has one, for the same manifest (Store.SameKey).
+// already holds a signature by the same key for the same manifest,
+// carrying the same certificate as f, or none when f has none
+// (Store.SameKey).
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
 	l, err := Sign(ctx, f.key, s.Identity, s.Digest, f.certPEM, f.chainPEM)
 	if err != nil {
@@ -110,7 +111,7 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*SimpleSign
 			}
 		case ctx.Err() != nil:
 			return nil, err
-		case !payloadFault(err):
+		case !registry.IsContentFault(err):
 			unread = append(unread, readFailure{at: i, err: err})
 			continue
 		default:
@@ -140,7 +141,7 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*SimpleSign
 		// *signature.VerifyError, so that a registry outage is not taken
 		// for an unsigned or untrusted image.
 		err := fmt.Errorf("checking %s in %s: could not read %d of its %d layers: %w",
-			tag, s.Repo, len(unread), len(att.Layers), joinErrors(unchecked))
+			tag, s.Repo, len(unread), len(att.Layers), registry.JoinErrors(unchecked))
 		if len(others) > 0 {
 			err = fmt.Errorf("%w; %s", err, strings.Join(others, "; "))
 		}
@@ -162,7 +163,7 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*SimpleSign
 }
 
 // readFailure is a layer whose payload could not be read. fault is true
-// when the layer itself is to blame (see payloadFault).
+// when the layer itself is to blame (registry.IsContentFault).
 type readFailure struct {
 	at    int
 	err   error

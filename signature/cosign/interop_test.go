@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-project/signet/internal/testenv"
 	"github.com/signet-project/signet/registry"
@@ -365,5 +366,58 @@ func TestSameKeyCosignCertificate(t *testing.T) {
 				t.Errorf("signet verify trusting the renewed certificate: %v", err)
 			}
 		})
+	}
+}
+
+// TestSameKeyExpiredCertificate: a layer by the key whose certificate has
+// expired does not cover a bare-key signature. cosign v2 and v3 verify
+// --key check the dates of a certificate the layer carries and, offline,
+// reject an expired one; signet must then write a bare-key layer, which
+// both accept beside the expired one.
+func TestSameKeyExpiredCertificate(t *testing.T) {
+	ctx := context.Background()
+	tr := testenv.DockerRegistry(t)
+	reg, err := registry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins := []string{testenv.Tool(t, "cosign-v2"), testenv.Tool(t, "cosign-v3")}
+	key := testenv.NewKey(t)
+	pub := writePub(t, key)
+	root, err := certs.NewRootCA(testenv.NewKey(t), pkix.Name{CommonName: "expiring root"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := root.IssueLeaf(key.Public(), certs.LeafOptions{Subject: pkix.Name{CommonName: "signer"}, Validity: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.SeedSingle(t, tr.Host, "expired", "v1")
+	s := subject(t, reg, tr.Host+"/expired:v1")
+	store := cosign.NewStore(reg)
+	if r, err := cosign.NewFormat(store, key, certs.EncodePEM(chain[:1]), certs.EncodePEM(chain[1:])).Sign(ctx, s); err != nil || r.Skipped {
+		t.Fatalf("Sign(with the certificate) = %+v, %v", r, err)
+	}
+	// Certificate times have whole seconds: wait past the last one.
+	time.Sleep(time.Until(chain[0].NotAfter.Add(time.Second)))
+	for _, bin := range bins {
+		if out, err := cosignVerify(t, bin, pub, s.Name().String()); err == nil || !strings.Contains(out, "expired certificate") {
+			t.Fatalf("%s verify --key of a layer whose certificate expired: %v; want it refused for the expiry:\n%s", filepath.Base(bin), err, out)
+		}
+	}
+	r, err := cosign.NewFormat(store, key, nil, nil).Sign(ctx, s)
+	if err != nil || r.Skipped {
+		t.Fatalf("Sign(bare key) = %+v, %v; want a second layer", r, err)
+	}
+	if att, err := store.Fetch(ctx, s.Repo, s.Digest, cosign.SignatureSuffix); err != nil || len(att.Layers) != 2 {
+		t.Fatalf("the .sig after Sign(bare key) = %+v, %v; want 2 layers", att, err)
+	}
+	for _, bin := range bins {
+		if out, err := cosignVerify(t, bin, pub, s.Name().String()); err != nil {
+			t.Errorf("%s verify --key after the bare-key signature: %v\n%s", filepath.Base(bin), err, out)
+		}
+	}
+	if r, err := cosign.NewFormat(store, key, nil, nil).Sign(ctx, s); err != nil || !r.Skipped {
+		t.Errorf("Sign(bare key) again = %+v, %v; want skipped", r, err)
 	}
 }

@@ -3,10 +3,7 @@ package cosign
 import (
 	"context"
 	"crypto"
-	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,6 +24,7 @@ type Registry interface {
 	Manifest(ctx context.Context, ref name.Reference) (*registry.Manifest, error)
 	PutManifest(ctx context.Context, ref name.Reference, mediaType string, body []byte) (registry.PutResult, error)
 	Blob(ctx context.Context, repo name.Repository, digest v1.Hash, maxSize int64) ([]byte, error)
+	BlobExists(ctx context.Context, repo name.Repository, digest v1.Hash) (bool, error)
 	UploadBlob(ctx context.Context, repo name.Repository, digest v1.Hash, body []byte) error
 	Tags(ctx context.Context, repo name.Repository) ([]string, error)
 }
@@ -165,7 +163,9 @@ type AppendResult struct {
 
 // Append adds l to the attachment of subject, keeping every existing layer
 // (other signers' included), unless covered reports that an existing layer
-// already does the job. covered may be nil.
+// already does the job. covered may be nil. The only layers it drops are
+// those whose payload blob is gone, when the registry refuses the manifest
+// for naming them (putWithoutGone).
 //
 // A layer covered cannot check does not stop the others from being
 // checked, as one of them may cover l; but when none does, Append fails
@@ -211,7 +211,7 @@ func (s *Store) Append(ctx context.Context, repo name.Repository, subject v1.Has
 				}
 				if len(unchecked) > 0 {
 					return res, fmt.Errorf("checking %s for an existing signature: %d of %d layers could not be checked: %w",
-						tag, len(unchecked), len(att.Layers), joinErrors(unchecked))
+						tag, len(unchecked), len(att.Layers), registry.JoinErrors(unchecked))
 				}
 			}
 		}
@@ -272,6 +272,13 @@ func (s *Store) Append(ctx context.Context, repo name.Repository, subject v1.Has
 		return res, err
 	}
 	put, err := s.reg.PutManifest(ctx, tag, string(types.OCIManifestSchema1), manifest)
+	if registry.IsRefusedReference(err) && len(att.Layers) > 1 {
+		// Registries that check blobs (distribution: 400
+		// MANIFEST_BLOB_UNKNOWN) refuse a manifest naming a layer whose
+		// blob is gone, so one deleted blob would stop every later
+		// signature of the subject.
+		put, err = s.putWithoutGone(ctx, repo, tag, att, payloadKnown, err)
+	}
 	if err != nil {
 		return res, fmt.Errorf("writing %s: %w", tag, err)
 	}
@@ -280,24 +287,80 @@ func (s *Store) Append(ctx context.Context, repo name.Repository, subject v1.Has
 	return res, nil
 }
 
+// putWithoutGone writes att, whose last layer is the one Append adds, once
+// more after the registry refused it (refusal), without the layers whose
+// payload blob repo no longer has: no verifier can read such a layer, so
+// dropping it loses nothing. The new layer's payload is uploaded when
+// Append relied on another layer's copy of it (reused), which may be the
+// gone blob. A blob that cannot be checked (the registry failing) stops
+// it, so that nothing verifiable is dropped; when no blob is missing, the
+// refusal stands.
+func (s *Store) putWithoutGone(ctx context.Context, repo name.Repository, tag name.Tag, att *Attachment, reused bool, refusal error) (registry.PutResult, error) {
+	last := len(att.Layers) - 1
+	l := att.Layers[last]
+	changed := false
+	if reused {
+		if err := s.reg.UploadBlob(ctx, repo, l.Digest, l.Payload); err != nil {
+			return registry.PutResult{}, fmt.Errorf("uploading the payload again: %w (after %w)", err, refusal)
+		}
+		changed = true
+	}
+	present := map[v1.Hash]bool{l.Digest: true}
+	kept := make([]Layer, 0, len(att.Layers))
+	for _, e := range att.Layers[:last] {
+		ok, checked := present[e.Digest]
+		if !checked {
+			var err error
+			if ok, err = s.reg.BlobExists(ctx, repo, e.Digest); err != nil {
+				// The check's failure comes first: IsTemporary judges by
+				// it, and a later run may get an answer.
+				return registry.PutResult{}, fmt.Errorf("checking the payload of layer %s: %w (after %w)", e.Digest, err, refusal)
+			}
+			present[e.Digest] = ok
+		}
+		if ok {
+			kept = append(kept, e)
+		} else {
+			changed = true
+		}
+	}
+	if !changed {
+		return registry.PutResult{}, refusal
+	}
+	att.Layers = append(kept, l)
+	config := att.Config()
+	if err := s.reg.UploadBlob(ctx, repo, NewLayer("", config, nil).Digest, config); err != nil {
+		return registry.PutResult{}, fmt.Errorf("uploading config of %s: %w", tag, err)
+	}
+	manifest, err := att.Manifest(config)
+	if err != nil {
+		return registry.PutResult{}, fmt.Errorf("encoding %s: %w", tag, err)
+	}
+	return s.reg.PutManifest(ctx, tag, string(types.OCIManifestSchema1), manifest)
+}
+
 // SameKey returns the dedupe rule for signatures, cosign's (its
-// dupeDetector) but for the identity: an existing simple-signing layer
-// covers the new one when it carries the certificate and chain newLayer
-// carries, if any, verifies with pub and vouches for subject. The identity
-// the payload names is ignored, so a manifest is signed once per key and
-// certificate however many tags point at it.
+// dupeDetector) but for the identity and for certificates: an existing
+// simple-signing layer covers the new one when it carries the certificate
+// and chain newLayer carries, or none when newLayer carries none, verifies
+// with pub and vouches for subject. The identity the payload names is
+// ignored, so a manifest is signed once per key and certificate however
+// many tags point at it.
 //
-// The certificate matters because verifiers that trust a certificate
+// The certificate matters both ways. Verifiers that trust a certificate
 // rather than a bare key accept only a layer carrying one they trust:
 // after a first certificate for a key, or a renewed one, the new layer is
-// the only one that verifies, and must be written. As in cosign, the check
-// runs one way only: a new layer without a certificate is covered by one
-// with a certificate, since every verifier that checks a bare key (cosign
-// --key, podman's keyPath, signet's trusted keys) ignores the certificate
-// of a layer the key verifies; and annotations the new layer lacks, such
-// as a Rekor bundle, only add to the existing layer. Unlike cosign, a
-// missing chain annotation equals an empty one: both mean "no
-// intermediates" to every verifier.
+// the only one that verifies, and must be written. And a verifier of the
+// bare key does not ignore a certificate the layer carries: cosign v2 and
+// v3 verify --key check its validity dates and, offline, reject a layer
+// whose certificate has expired ("expected a signed timestamp to verify an
+// expired certificate"), so a layer with a certificate stops covering a
+// bare-key signature the day the certificate expires. So a bare-key
+// signature is covered only by a bare-key layer, where cosign's rule lets
+// a layer with a certificate cover one without. Annotations the new layer
+// lacks, such as a Rekor bundle, only add to the existing layer. A missing
+// chain annotation equals an empty one, which cosign tells apart: both
+// mean "no intermediates" to every verifier.
 //
 // A layer whose payload the registry lacks, serves over MaxPayloadSize or
 // serves under another digest covers nothing, since no verifier can use it
@@ -310,7 +373,7 @@ func (s *Store) SameKey(repo name.Repository, pub crypto.PublicKey, subject v1.H
 		if e.MediaType != SimpleSigningMediaType || e.Signature() == "" {
 			return false, nil
 		}
-		if cert != "" && (e.Annotations[CertificateAnnotation] != cert || e.Annotations[ChainAnnotation] != chain) {
+		if e.Annotations[CertificateAnnotation] != cert || (cert != "" && e.Annotations[ChainAnnotation] != chain) {
 			return false, nil
 		}
 		if e.Digest == newLayer.Digest {
@@ -320,7 +383,7 @@ func (s *Store) SameKey(repo name.Repository, pub crypto.PublicKey, subject v1.H
 			// cosign's own payload for this subject (a repository-only
 			// identity): no need to fetch it either.
 		} else if err := s.FetchPayload(ctx, repo, e); err != nil {
-			if payloadFault(err) {
+			if registry.IsContentFault(err) {
 				return false, nil
 			}
 			return false, err
@@ -328,38 +391,6 @@ func (s *Store) SameKey(repo name.Repository, pub crypto.PublicKey, subject v1.H
 		_, err := VerifyLayer(pub, *e, subject)
 		return err == nil, nil
 	}
-}
-
-// payloadFault reports whether a failure to read a layer's payload is the
-// layer's own fault, which repeating the read will not change: the blob is
-// gone, over MaxPayloadSize, or not what the layer's digest names. Any
-// other failure (the registry failing, access refused) says nothing about
-// the layer.
-func payloadFault(err error) bool {
-	return registry.IsNotFound(err) || errors.Is(err, registry.ErrTooLarge) || errors.Is(err, registry.ErrDigestMismatch)
-}
-
-// joinErrors joins errs on one line, wrapping each. Temporary registry
-// failures come first because registry.IsTemporary judges by the first
-// registry error in the chain, and a repeat is worth it when any of them
-// may pass.
-func joinErrors(errs []error) error {
-	sorted := slices.Clone(errs)
-	slices.SortStableFunc(sorted, func(a, b error) int {
-		ta, tb := registry.IsTemporary(a), registry.IsTemporary(b)
-		switch {
-		case ta == tb:
-			return 0
-		case ta:
-			return -1
-		}
-		return 1
-	})
-	args := make([]any, len(sorted))
-	for i, err := range sorted {
-		args[i] = err
-	}
-	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(sorted)), "; "), args...)
 }
 
 // attKey names an attachment tag by the subject's digest and the suffix.

@@ -75,7 +75,7 @@ func TestManifestExpiryAnnotation(t *testing.T) {
 }
 
 // TestDedupeValidity: a signature by the same chain counts as present only
-// while it is valid, neither expired nor signed in the future. For a
+// until it expires, whatever signing time it claims. For a
 // signature signet made, the listing says so and no envelope is read; for
 // one without signet's annotation (notation's) the envelope is read, and
 // only that one: another chain's signature listed first is never read.
@@ -104,11 +104,17 @@ func TestDedupeValidity(t *testing.T) {
 		{name: "no expiry", at: 3 * time.Hour, bySignet: true, wantSkipped: true},
 		{name: "not yet expired", expiry: time.Hour, at: 30 * time.Minute, bySignet: true, wantSkipped: true},
 		{name: "expired", expiry: time.Hour, at: 3 * time.Hour, bySignet: true},
-		{name: "signed in the future", signed: 2 * time.Hour, bySignet: true},
+		// The signing time is the signer's unauthenticated claim:
+		// verifiers accept a signature whose signing time is yet to come
+		// (TestNotationResign), so a signer whose clock ran
+		// ahead must not make the next run sign again.
+		{name: "signed 30 s in the future", signed: 30 * time.Second, bySignet: true, wantSkipped: true},
+		{name: "signed in the future", signed: 2 * time.Hour, bySignet: true, wantSkipped: true},
 		{name: "no expiry, by notation", at: 3 * time.Hour, wantSkipped: true},
 		{name: "not yet expired, by notation", expiry: time.Hour, at: 30 * time.Minute, wantSkipped: true},
 		{name: "expired, by notation", expiry: time.Hour, at: 3 * time.Hour},
-		{name: "signed in the future, by notation", signed: 2 * time.Hour},
+		{name: "signed 30 s in the future, by notation", signed: 30 * time.Second, wantSkipped: true},
+		{name: "signed in the future, by notation", signed: 2 * time.Hour, wantSkipped: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			repo := fmt.Sprintf("validity/c%d", i)
@@ -163,6 +169,75 @@ func TestDedupeValidity(t *testing.T) {
 			}
 			if !tc.wantSkipped && fr.BlobGETs.Load() != before+wantReads {
 				t.Errorf("third Sign() read %d blobs; want %d (signet's own signature is judged from the listing)", fr.BlobGETs.Load()-before, wantReads)
+			}
+		})
+	}
+}
+
+// TestDedupeListedSignatureGone: signet's own signature is judged from the
+// listing, but counts only once a HEAD finds its manifest: on a registry
+// without the referrers API a signature deleted by digest stays listed in
+// the tag index. A manifest that is gone covers nothing, and Sign pushes a
+// new signature (which drops the deleted one from the index); one the
+// registry cannot answer for is no verdict, so Sign fails and writes
+// nothing.
+func TestDedupeListedSignatureGone(t *testing.T) {
+	ctx := testCtx(t)
+	fr := testenv.NewBrokenRegistry(t, 0)
+	reg, err := registry.New(registry.WithRetries(2, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := testenv.NewECKey(t, elliptic.P256())
+	p := newPKI(t, key, false)
+	for i, tc := range []struct {
+		name     string
+		deleted  bool // the signature manifest is deleted
+		breakage testenv.Breakage
+		// wantListed is how many signatures are listed after Sign;
+		// wantSkipped and wantErr say what Sign does.
+		wantListed  int
+		wantSkipped bool
+		wantErr     bool
+		temporary   bool
+	}{
+		{name: "present", wantListed: 1, wantSkipped: true},
+		{name: "deleted", deleted: true, wantListed: 1},
+		{name: "gone", breakage: testenv.Gone, wantListed: 2},
+		{name: "registry failing", breakage: testenv.Failing, wantListed: 1, wantErr: true, temporary: true},
+		{name: "access refused", breakage: testenv.Denied, wantListed: 1, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := fmt.Sprintf("listedgone/c%d", i)
+			testenv.SeedSingle(t, fr.Host, repo, "v1")
+			s := subject(t, reg, fr.Host+"/"+repo+":v1")
+			f := mustFormat(t, reg, key, p.chain)
+			first, err := f.Sign(ctx, s)
+			if err != nil || first.Skipped {
+				t.Fatalf("first Sign() = %+v, %v", first, err)
+			}
+			if tc.deleted {
+				if err := reg.DeleteManifest(ctx, s.Repo, first.Digest); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fr.Break("/v2/"+repo+"/manifests/"+first.Digest.String(), tc.breakage)
+			r, err := f.Sign(ctx, s)
+			switch {
+			case tc.wantErr:
+				if err == nil || registry.IsTemporary(err) != tc.temporary || !strings.Contains(err.Error(), first.Digest.String()) {
+					t.Errorf("second Sign() = %+v, %v (temporary %v); want an error naming %s, temporary %v",
+						r, err, registry.IsTemporary(err), first.Digest, tc.temporary)
+				}
+			case err != nil || r.Skipped != tc.wantSkipped:
+				t.Errorf("second Sign() = %+v, %v; want skipped %v", r, err, tc.wantSkipped)
+			}
+			fr.Break("/v2/"+repo+"/manifests/"+first.Digest.String(), testenv.Intact)
+			if ds, err := notation.NewStore(reg).List(ctx, s); err != nil || len(ds) != tc.wantListed {
+				t.Errorf("%d signatures listed after the second Sign, %v; want %d", len(ds), err, tc.wantListed)
+			}
+			if _, err := mustVerifier(t, reg, chainTrust{roots: []*x509.Certificate{p.root()}}).Verify(ctx, s); err != nil {
+				t.Errorf("Verify() after the second Sign = %v", err)
 			}
 		})
 	}

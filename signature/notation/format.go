@@ -12,9 +12,9 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/certs"
-	"github.com/signet-project/signet/signature/referrer"
 )
 
 // Name is the format's name in results, reports and --format.
@@ -115,9 +115,8 @@ func (f *Format) Name() string { return Name }
 func (f *Format) Chain() []*x509.Certificate { return f.chain }
 
 // Sign signs s and pushes the signature as a referrer of s, unless s
-// already has a notation signature with the same certificate chain that is
-// valid now, neither expired nor signed in the future (then the result is
-// Skipped and names that signature). Each envelope is verified before it
+// already has a notation signature with the same certificate chain that
+// has not expired (then the result is Skipped and names that signature). Each envelope is verified before it
 // is pushed, so a faulty HSM or key never publishes a signature that fails
 // verification.
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
@@ -184,34 +183,40 @@ func (f *Format) existing(ctx context.Context, s signature.Subject) (v1.Hash, bo
 	}
 	if len(unchecked) > 0 {
 		return v1.Hash{}, false, fmt.Errorf("checking %s for an existing notation signature: %d of its %d signatures could not be checked: %w",
-			s.Name(), len(unchecked), len(ds), referrer.JoinErrors(unchecked))
+			s.Name(), len(unchecked), len(ds), registry.JoinErrors(unchecked))
 	}
 	return v1.Hash{}, false, nil
 }
 
 // covers reports whether signature d of s does what f's would: it names
 // f's certificate chain (the thumbprint rule of notation-format.md §3.7)
-// and is valid at now, since an expired signature, or one whose signing
-// time is yet to come, passes no verifier, and counting it would leave s
-// with no valid signature on every later run.
+// and has not expired at now, since an expired signature passes no
+// verifier, and counting it would leave s with no valid signature on every
+// later run. A signing time still to come does not stop it counting: the
+// signing time is the signer's unauthenticated claim, and notation verify
+// and signet's Verify accept such a signature, so a signer whose clock ran
+// ahead would otherwise add a duplicate on every run until it passed.
 //
 // The thumbprints come from the listing, so signatures of other chains
-// cost nothing. For one of f's chain, the listing says when it is valid if
+// cost nothing. For one of f's chain, the listing gives its expiry if
 // signet wrote it (ExpiryAnnotation); otherwise its envelope is read, and
 // then checked as notation checks integrity, since it is at hand.
 //
+// A signature judged from the listing alone is confirmed with one HEAD of
+// its manifest before it counts: on a registry without the referrers API a
+// signature deleted by digest stays listed in the sha256-<hex> tag index,
+// and counting it would keep Sign from pushing the signature that also
+// drops it from the index (referrer.Store.Push), leaving s with none that
+// notation can fetch.
+//
 // A signature that cannot be read for a reason of its own (deleted but
 // still listed in the tag index, say) covers nothing; an error means d
-// could not be checked. A signature judged from the listing alone is not
-// read, so one of signet's deleted from a registry without the referrers
-// API still counts until its entry leaves the tag index (as it does when
-// a later push for s is refused for it): making sure would cost a request
-// on every skip.
+// could not be checked.
 func (f *Format) covers(ctx context.Context, s signature.Subject, d v1.Descriptor, now time.Time) (bool, error) {
 	ann, pm, err := f.store.annotations(ctx, s, d)
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrMalformed), referrer.AtFault(err):
+	case errors.Is(err, ErrMalformed), registry.IsContentFault(err):
 		return false, nil
 	default:
 		return false, err
@@ -219,13 +224,27 @@ func (f *Format) covers(ctx context.Context, s signature.Subject, d v1.Descripto
 	if !slices.Equal(thumbprints(ann), f.thumbprints) {
 		return false, nil
 	}
-	if signed, expiry, ok := validity(ann); ok {
-		return validAt(signed, expiry, now), nil
+	if expiry, ok := validity(ann); ok {
+		if !validAt(expiry, now) {
+			return false, nil
+		}
+		if pm != nil {
+			return true, nil // its manifest was just read
+		}
+		err := f.store.present(ctx, s, d)
+		switch {
+		case err == nil:
+			return true, nil
+		case registry.IsContentFault(err):
+			return false, nil
+		default:
+			return false, err
+		}
 	}
 	env, err := f.store.envelopeOf(ctx, s, d, pm)
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrMalformed), errors.Is(err, ErrTampered), referrer.AtFault(err):
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrTampered), registry.IsContentFault(err):
 		return false, nil
 	default:
 		return false, err
@@ -237,34 +256,32 @@ func (f *Format) covers(ctx context.Context, s signature.Subject, d v1.Descripto
 	if p, err := ParsePayload(e.Payload); err != nil || p.Matches(s) != nil {
 		return false, nil
 	}
-	return validAt(e.Header.SigningTime, e.Header.Expiry, now), nil
+	return validAt(e.Header.Expiry, now), nil
 }
 
-// validity reads the signing time and expiry (zero for none) signet
-// records in a signature manifest's annotations; ok is false when they are
-// not both there and readable.
-func validity(ann map[string]string) (signed, expiry time.Time, ok bool) {
+// validity reads the expiry (zero for none) signet records in a signature
+// manifest's annotations; ok is false when it is not there or not
+// readable.
+func validity(ann map[string]string) (expiry time.Time, ok bool) {
 	exp, found := ann[ExpiryAnnotation]
 	if !found {
-		return time.Time{}, time.Time{}, false
+		return time.Time{}, false
 	}
-	signed, err := time.Parse(time.RFC3339, ann[CreatedAnnotation])
+	if exp == NoExpiry {
+		return time.Time{}, true
+	}
+	expiry, err := time.Parse(time.RFC3339, exp)
 	if err != nil {
-		return time.Time{}, time.Time{}, false
+		return time.Time{}, false
 	}
-	if exp != NoExpiry {
-		if expiry, err = time.Parse(time.RFC3339, exp); err != nil {
-			return time.Time{}, time.Time{}, false
-		}
-	}
-	return signed, expiry, true
+	return expiry, true
 }
 
-// validAt reports whether a signature signed at signed, expiring at
-// expiry (zero for never), is valid at now, by the verifier's rule for
-// expiry.
-func validAt(signed, expiry, now time.Time) bool {
-	return !now.Before(signed) && (expiry.IsZero() || !now.After(expiry))
+// validAt reports whether a signature expiring at expiry (zero for never)
+// is valid at now, by the verifier's rule for expiry. Its signing time
+// does not matter (see covers).
+func validAt(expiry, now time.Time) bool {
+	return expiry.IsZero() || !now.After(expiry)
 }
 
 // checkGenerated re-reads an envelope just made and checks what a faulty
@@ -409,7 +426,7 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 		case errors.Is(err, ErrMalformed):
 		case ctx.Err() != nil:
 			return nil, err
-		case referrer.AtFault(err):
+		case registry.IsContentFault(err):
 			faults = append(faults, readFault{at: i, err: err})
 			if !errors.Is(err, ErrTampered) {
 				err = fmt.Errorf("%w: %w", errUnreadable, err)
@@ -434,7 +451,7 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 	}
 	if len(failures) > 0 {
 		err := fmt.Errorf("checking notation signatures of %s: could not read %d of the %d examined: %w",
-			s.Name(), len(failures)+len(faults), len(examined), referrer.JoinErrors(failures))
+			s.Name(), len(failures)+len(faults), len(examined), registry.JoinErrors(failures))
 		if len(others) > 0 {
 			err = fmt.Errorf("%w; %s", err, strings.Join(others, "; "))
 		}
@@ -455,7 +472,7 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 }
 
 // readFault is a signature that could not be read through its own fault
-// (referrer.AtFault); at is its place in the listing.
+// (registry.IsContentFault); at is its place in the listing.
 type readFault struct {
 	at  int
 	err error

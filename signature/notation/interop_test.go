@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-project/signet/hsm"
 	"github.com/signet-project/signet/internal/testenv"
@@ -277,6 +279,63 @@ func TestSignetVerifiesNotation(t *testing.T) {
 			}
 			if out, err := n.verify(s.Name().String()); err != nil {
 				t.Errorf("notation verify: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestNotationResign: signing again counts exactly the signatures the real
+// notation verify accepts, on distribution without the referrers API. A
+// signing time still to come (a signer's clock ahead) is accepted, so it
+// counts; a signature deleted by digest stays listed in the tag index but
+// cannot be fetched, so it does not, and the new signature (which also
+// drops it from the index) verifies with notation and signet.
+func TestNotationResign(t *testing.T) {
+	tr := testenv.DockerRegistry(t)
+	reg := newClient(t)
+	key := testenv.NewECKey(t, elliptic.P256())
+	p := newPKI(t, key, false)
+	n := newNotation(t, p.root())
+	for i, tc := range []struct {
+		name string
+		// ahead is how far the first Sign's clock runs ahead.
+		ahead time.Duration
+		// deleted: the first signature is deleted by digest.
+		deleted     bool
+		wantSkipped bool
+	}{
+		{name: "signing time 30 s ahead", ahead: 30 * time.Second, wantSkipped: true},
+		{name: "deleted", deleted: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			repo := fmt.Sprintf("resign/c%d", i)
+			testenv.SeedSingle(t, tr.Host, repo, "v1")
+			s := subject(t, reg, tr.Host+"/"+repo+":v1")
+			ahead := notation.WithClock(func() time.Time { return time.Now().Add(tc.ahead) })
+			first, err := mustFormat(t, reg, key, p.chain, ahead).Sign(ctx, s)
+			if err != nil || first.Skipped {
+				t.Fatalf("first Sign() = %+v, %v", first, err)
+			}
+			if tc.deleted {
+				if err := reg.DeleteManifest(ctx, s.Repo, first.Digest); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := n.verify(s.Name().String()); err == nil {
+					t.Fatalf("notation verify accepted %s with its only signature deleted:\n%s", s.Name(), out)
+				}
+			} else if out, err := n.verify(s.Name().String()); err != nil {
+				t.Fatalf("notation verify of the first signature: %v\n%s", err, out)
+			}
+			r, err := mustFormat(t, reg, key, p.chain).Sign(ctx, s)
+			if err != nil || r.Skipped != tc.wantSkipped || (r.Skipped && r.Digest != first.Digest) {
+				t.Fatalf("second Sign() = %+v, %v; want skipped %v", r, err, tc.wantSkipped)
+			}
+			if out, err := n.verify(s.Name().String()); err != nil {
+				t.Errorf("notation verify after the second Sign: %v\n%s", err, out)
+			}
+			if _, err := mustVerifier(t, reg, chainTrust{roots: []*x509.Certificate{p.root()}}).Verify(ctx, s); err != nil {
+				t.Errorf("signet Verify after the second Sign: %v", err)
 			}
 		})
 	}

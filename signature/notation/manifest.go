@@ -25,10 +25,9 @@ const (
 	// CreatedAnnotation is the signing time, RFC 3339 UTC.
 	CreatedAnnotation = "org.opencontainers.image.created"
 	// ExpiryAnnotation is signet's own: the envelope's expiry, RFC 3339
-	// UTC, or NoExpiry. With CreatedAnnotation it gives the envelope's
-	// validity window in the referrers listing, so that re-signing can
-	// tell an expired signature of its chain from a live one without
-	// reading each envelope. Verifiers ignore it, notation's included; a
+	// UTC, or NoExpiry. It puts the envelope's expiry in the referrers
+	// listing, so that re-signing can tell an expired signature of its
+	// chain from a live one without reading each envelope. Verifiers ignore it, notation's included; a
 	// signature without it (notation's, or an older signet's) has its
 	// envelope read instead.
 	ExpiryAnnotation = "dev.signet.notation.expiry"
@@ -83,9 +82,9 @@ func NewSignatureManifest(envelope []byte, s signature.Subject, chain []*x509.Ce
 		ThumbprintAnnotation: ThumbprintsJSON(chain),
 		CreatedAnnotation:    signingTime.Format(time.RFC3339),
 	}
-	// The dedupe takes the creation time and the expiry for the
-	// envelope's validity window without reading it, so the expiry is
-	// recorded only when the envelope agrees on the signing time.
+	// The dedupe takes the expiry from the listing without reading the
+	// envelope, so it is recorded only for an envelope known to be the
+	// one described: it decodes and agrees on the signing time.
 	if e, err := ParseEnvelope(envelope); err == nil && e.Header.SigningTime.Equal(signingTime) {
 		ann[ExpiryAnnotation] = NoExpiry
 		if !e.Header.Expiry.IsZero() {

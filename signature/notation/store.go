@@ -71,6 +71,16 @@ func (st *Store) annotations(ctx context.Context, s signature.Subject, d v1.Desc
 	return pm.annotations, pm, nil
 }
 
+// present checks with one HEAD that signature manifest d of s is still in
+// the registry; an error for which registry.IsContentFault holds means it
+// is not.
+func (st *Store) present(ctx context.Context, s signature.Subject, d v1.Descriptor) error {
+	if _, err := st.reg.Resolve(ctx, s.Repo.Digest(d.Digest.String())); err != nil {
+		return fmt.Errorf("checking notation signature %s of %s: %w", d.Digest, s.Name(), err)
+	}
+	return nil
+}
+
 // thumbprints decodes ThumbprintAnnotation, lower-casing the hex; nil when
 // it is missing or not a JSON array of strings.
 func thumbprints(ann map[string]string) []string {

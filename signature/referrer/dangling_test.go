@@ -2,13 +2,11 @@ package referrer_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,43 +18,6 @@ import (
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/referrer"
 )
-
-func TestAtFault(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"404 manifest", &registry.Error{Method: "GET", StatusCode: http.StatusNotFound, Code: "MANIFEST_UNKNOWN"}, true},
-		{"404 blob, wrapped", fmt.Errorf("reading blob: %w", &registry.Error{Method: "GET", StatusCode: http.StatusNotFound}), true},
-		{"too large", fmt.Errorf("GET x: blob is over the limit: %w", registry.ErrTooLarge), true},
-		{"digest mismatch", fmt.Errorf("GET x: %w", registry.ErrDigestMismatch), true},
-		{"500", &registry.Error{Method: "GET", StatusCode: http.StatusInternalServerError}, false},
-		{"403", &registry.Error{Method: "GET", StatusCode: http.StatusForbidden, Code: "DENIED"}, false},
-		{"reset", &registry.Error{Method: "GET", Err: syscall.ECONNRESET}, false},
-		{"cancelled", context.Canceled, false},
-	} {
-		if got := referrer.AtFault(tc.err); got != tc.want {
-			t.Errorf("AtFault(%s: %v) = %v; want %v", tc.name, tc.err, got, tc.want)
-		}
-	}
-}
-
-// TestJoinErrors: the joined error wraps every error and is temporary when
-// any of them is, whatever their order.
-func TestJoinErrors(t *testing.T) {
-	denied := &registry.Error{Method: "GET", URL: "a", StatusCode: http.StatusForbidden}
-	failing := &registry.Error{Method: "GET", URL: "b", StatusCode: http.StatusServiceUnavailable}
-	for _, errs := range [][]error{{denied, failing}, {failing, denied}} {
-		err := referrer.JoinErrors(errs)
-		if !registry.IsTemporary(err) || !errors.Is(err, denied) || !errors.Is(err, failing) {
-			t.Errorf("JoinErrors(%v) = %v (temporary %v); want both wrapped, temporary", errs, err, registry.IsTemporary(err))
-		}
-	}
-	if err := referrer.JoinErrors([]error{denied}); registry.IsTemporary(err) {
-		t.Errorf("JoinErrors(403) = %v, temporary; want not", err)
-	}
-}
 
 // TestPushAfterDeletedReferrer: registries refuse a referrers tag index
 // that lists a manifest they no longer have, so once a signature is deleted

@@ -6,13 +6,12 @@
 // and what its blob holds, stays with the format; this package only moves
 // the bytes and serialises signing per subject.
 //
-// It also says which failures to read a referrer are the referrer's own
-// fault (AtFault): the formats agree on that rule so that a deleted
-// signature is skipped alike by all of them, while a failing registry is
-// never taken for an unsigned image. And when a registry without the
-// referrers API refuses to extend a subject's sha256-<hex> tag index
-// because the index still lists a deleted signature, Push drops the deleted
-// entries and pushes again.
+// A signature manifest deleted on a registry without the referrers API
+// stays listed in the subject's sha256-<hex> tag index, so a listed
+// referrer that is gone is an ordinary sight there: by
+// registry.IsContentFault it verifies nothing and covers nothing. And when
+// such a registry refuses to extend the tag index because it still lists a
+// deleted signature, Push drops the deleted entries and pushes again.
 //
 // Imports: signature, registry (Locks, its errors, descriptor and manifest
 // types), go-containerregistry's name and v1 types, and errgroup.
@@ -23,11 +22,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -42,6 +37,7 @@ import (
 // Registry is what referrer storage needs from a registry client;
 // *registry.Client satisfies it.
 type Registry interface {
+	Resolve(ctx context.Context, ref name.Reference) (registry.Descriptor, error)
 	Manifest(ctx context.Context, ref name.Reference) (*registry.Manifest, error)
 	Blob(ctx context.Context, repo name.Repository, digest v1.Hash, maxSize int64) ([]byte, error)
 	BlobExists(ctx context.Context, repo name.Repository, digest v1.Hash) (bool, error)
@@ -56,7 +52,6 @@ var _ Registry = (*registry.Client)(nil)
 // index takes beyond Registry. It is asked of a Registry by type assertion,
 // so that Registry stays as small as what every other path needs.
 type tagIndexWriter interface {
-	Resolve(ctx context.Context, ref name.Reference) (registry.Descriptor, error)
 	PutManifest(ctx context.Context, ref name.Reference, mediaType string, body []byte) (registry.PutResult, error)
 	DeleteManifest(ctx context.Context, repo name.Repository, digest v1.Hash) error
 }
@@ -141,7 +136,7 @@ func (st *Store) Push(ctx context.Context, s signature.Subject, blob, manifest [
 	unlock := pushLocks.Lock(s.Repo.String() + "@" + s.Digest.String())
 	defer unlock()
 	err := st.reg.PushReferrer(ctx, s.Repo, manifest, string(desc.MediaType), desc, s.Digest)
-	if refused(err) {
+	if registry.IsRefusedReference(err) {
 		// Registries refuse an index naming a manifest they lack
 		// (distribution: 400 MANIFEST_BLOB_UNKNOWN; go-containerregistry:
 		// 404), so one signature deleted from a registry without the
@@ -158,15 +153,6 @@ func (st *Store) Push(ctx context.Context, s signature.Subject, blob, manifest [
 		return fmt.Errorf("pushing referrer %s: %w", desc.Digest, err)
 	}
 	return nil
-}
-
-// refused reports whether err is a registry's 400 or 404 answer, which is
-// how it refuses a referrers tag index that lists a manifest it no longer
-// has. Other causes give the same answers; dropGone then finds nothing to
-// drop, and the error stands.
-func refused(err error) bool {
-	var re *registry.Error
-	return errors.As(err, &re) && (re.StatusCode == http.StatusBadRequest || re.StatusCode == http.StatusNotFound)
 }
 
 // dropGone rewrites s's referrers tag index without the entries whose
@@ -193,7 +179,7 @@ func (st *Store) dropGone(ctx context.Context, s signature.Subject) (int, error)
 	}
 	kept := make([]v1.Descriptor, 0, len(idx.Manifests))
 	for _, d := range idx.Manifests {
-		_, err := w.Resolve(ctx, s.Repo.Digest(d.Digest.String()))
+		_, err := st.reg.Resolve(ctx, s.Repo.Digest(d.Digest.String()))
 		switch {
 		case err == nil:
 			kept = append(kept, d)
@@ -243,41 +229,6 @@ func (st *Store) Fetch(ctx context.Context, s signature.Subject, d v1.Descriptor
 		return nil, fmt.Errorf("reading blob %s of referrer %s: %w", layer.Digest, d.Digest, err)
 	}
 	return b, nil
-}
-
-// AtFault reports whether a failure to read a referrer (Fetch, or a read of
-// its manifest) is the referrer's own fault, which reading again will not
-// change: its manifest or blob is gone, over the size limit, or not what
-// its digest names. A signature manifest deleted on a registry without the
-// referrers API stays listed in the sha256-<hex> tag index, so a listed
-// referrer that is gone is an ordinary sight there: it verifies nothing and
-// covers nothing. Any other failure (the registry failing, access refused)
-// says nothing about the referrer, which may be the very signature sought.
-func AtFault(err error) bool {
-	return registry.IsNotFound(err) || errors.Is(err, registry.ErrTooLarge) || errors.Is(err, registry.ErrDigestMismatch)
-}
-
-// JoinErrors joins errs on one line, wrapping each. Temporary registry
-// failures come first because registry.IsTemporary judges by the first
-// registry error in the chain, and a repeat is worth it when any of them
-// may pass.
-func JoinErrors(errs []error) error {
-	sorted := slices.Clone(errs)
-	slices.SortStableFunc(sorted, func(a, b error) int {
-		ta, tb := registry.IsTemporary(a), registry.IsTemporary(b)
-		switch {
-		case ta == tb:
-			return 0
-		case ta:
-			return -1
-		}
-		return 1
-	})
-	args := make([]any, len(sorted))
-	for i, err := range sorted {
-		args[i] = err
-	}
-	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(sorted)), "; "), args...)
 }
 
 // uploadConfig uploads the "{}" config blob to repo once per Store: every
