@@ -214,6 +214,13 @@ func (p *catalogParser) parseText(data []byte) {
 		}
 		fields := strings.Fields(line)
 		if len(fields) > 1 && !strings.HasPrefix(fields[1], "#") {
+			if len(PINValues(line)) > 0 {
+				// A PIN may hold the blank that split the line, and then
+				// the word after it, which nothing marks as a PIN, is
+				// part of it: quote no word of the line.
+				p.add(n, "the line carries a pin-value; a catalog lists images, not keys (keep PINs out of catalogs: use pin-source, or SIGNET_PKCS11_PIN)")
+				continue
+			}
 			p.add(n, "unexpected %q after the reference (want one reference per line, optionally followed by \"# comment\")", fields[1])
 			continue
 		}

@@ -315,26 +315,62 @@ func TestParseCatalogNeverEchoesPIN(t *testing.T) {
 	}
 }
 
+// TestScrubPIN: a pin-value in a message runs to the next "&" or line
+// break, since hsm.ParseURI takes quotes and blanks into a PIN; a PIN of
+// the references given is cut exactly. (TestScrubOddPINs tries PINs with
+// each such character.)
 func TestScrubPIN(t *testing.T) {
 	tests := []struct {
-		in, want string
-		vals     []string // PINValues
+		in   string
+		refs []string
+		want string
 	}{
-		{"no key here", "no key here", nil},
-		{`unexpected "pkcs11:token=t?pin-value=s3cret" after`, `unexpected "pkcs11:token=t?pin-value=REDACTED" after`, []string{"s3cret"}},
-		{"pkcs11:object=k?Pin-Value=a&module-path=/m.so", "pkcs11:object=k?Pin-Value=REDACTED&module-path=/m.so", []string{"a"}},
-		{"pkcs11:object=k;pin-value=a;id=%01 and pin-value=b", "pkcs11:object=k;pin-value=REDACTED;id=%01 and pin-value=REDACTED", []string{"a", "b"}},
-		{`"pin-value=a\"b"`, `"pin-value=REDACTED\"b"`, []string{"a"}},
-		{"ends with pin-value=", "ends with pin-value=REDACTED", nil},
-		{"pkcs11:token=t?pin-value=12%2534", "pkcs11:token=t?pin-value=REDACTED", []string{"12%2534"}}, // as written, not decoded
-		{"İstanbul pin-value=x", "İstanbul pin-value=REDACTED", []string{"x"}},                         // lower-casing İ would change the length
+		{"no key here", nil, "no key here"},
+		// The closing quote may be part of the PIN.
+		{`unexpected "pkcs11:token=t?pin-value=s3cret" after`, nil, `unexpected "pkcs11:token=t?pin-value=REDACTED`},
+		{`"pin-value=a\"b" after`, nil, `"pin-value=REDACTED`},
+		{"pkcs11:object=k?Pin-Value=a&module-path=/m.so", nil, "pkcs11:object=k?Pin-Value=REDACTED&module-path=/m.so"},
+		{"pkcs11:object=k;pin-value=a;id=%01 and pin-value=b", nil, "pkcs11:object=k;pin-value=REDACTED"},
+		{"first pin-value=a b\r\nnext pin-value=c&id=%01\nlast", nil, "first pin-value=REDACTED\r\nnext pin-value=REDACTED&id=%01\nlast"},
+		{"ends with pin-value=", nil, "ends with pin-value=REDACTED"},
+		{"pkcs11:token=t?pin-value=12%2534", nil, "pkcs11:token=t?pin-value=REDACTED"}, // as written, not decoded
+		{"İstanbul pin-value=x", nil, "İstanbul pin-value=REDACTED"},                   // lower-casing İ would change the length
+		// A PIN of refs ends where it ends there, as written or as %q
+		// escapes it.
+		{`bad "pkcs11:t?pin-value=a b" here`, []string{"pkcs11:t?pin-value=a b"}, `bad "pkcs11:t?pin-value=REDACTED" here`},
+		{`bad "pkcs11:t?pin-value=a\"b" here`, []string{`pkcs11:t?pin-value=a"b`}, `bad "pkcs11:t?pin-value=REDACTED" here`},
+		{`bad "pkcs11:t?pin-value=\u00e9" here`, []string{"pkcs11:t?pin-value=é"}, `bad "pkcs11:t?pin-value=REDACTED" here`},                      // %+q
+		{"bad pkcs11:t?pin-value=a b, c", []string{"--key=pkcs11:t?pin-value=a", "pkcs11:t?pin-value=a b"}, "bad pkcs11:t?pin-value=REDACTED, c"}, // the longest
+		{"bad pkcs11:t?pin-value=a\nb c\nbad \"pkcs11:t?pin-value=a\\nb\" d", []string{"pkcs11:t?pin-value=a\nb"},
+			"bad pkcs11:t?pin-value=REDACTED c\nbad \"pkcs11:t?pin-value=REDACTED\" d"},
+		// Another PIN that goes on past a PIN of refs is not cut there.
+		{"bad pkcs11:t?pin-value=ab c", []string{"pkcs11:t?pin-value=a"}, "bad pkcs11:t?pin-value=REDACTED"},
 	}
 	for _, tt := range tests {
-		if got := ScrubPIN(tt.in); got != tt.want {
-			t.Errorf("ScrubPIN(%q) = %q; want %q", tt.in, got, tt.want)
+		if got := ScrubPIN(tt.in, tt.refs...); got != tt.want {
+			t.Errorf("ScrubPIN(%q, %q) = %q; want %q", tt.in, tt.refs, got, tt.want)
 		}
-		if got := PINValues(tt.in); !slices.Equal(got, tt.vals) {
-			t.Errorf("PINValues(%q) = %q; want %q", tt.in, got, tt.vals)
+	}
+}
+
+// TestPINValues: in one reference a pin-value runs to the next "&" or the
+// end, as hsm.ParseURI reads it.
+func TestPINValues(t *testing.T) {
+	tests := []struct {
+		ref  string
+		want []string
+	}{
+		{"pkcs11:token=t", nil},
+		{"pkcs11:token=t?pin-value=s3c;ret", []string{"s3c;ret"}},
+		{"pkcs11:object=k?Pin-Value=a&module-path=/m.so", []string{"a"}},
+		{"pkcs11:token=t?pin-value=12%2534", []string{"12%2534"}}, // as written, not decoded
+		{"pkcs11:token=t?pin-value=a&pin-value=b c", []string{"a", "b c"}},
+		{"pkcs11:token=t?pin-value=", nil},
+		{`--workers=pkcs11:token=t?pin-value=a"b`, []string{`a"b`}},
+	}
+	for _, tt := range tests {
+		if got := PINValues(tt.ref); !slices.Equal(got, tt.want) {
+			t.Errorf("PINValues(%q) = %q; want %q", tt.ref, got, tt.want)
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -304,29 +306,58 @@ func hasPIN(key string) bool {
 	return strings.HasPrefix(strings.ToLower(key), "pkcs11:") && strings.Contains(strings.ToLower(key), "pin-value=")
 }
 
-// redactKey drops pin-value attributes from a pkcs11: URI (RFC 7512 puts
-// them in the query, but a path attribute is dropped too) so that journals
-// and reports never hold a PIN. Other key references pass through.
+// redactKey drops pin-value attributes from a key reference so that
+// journals and reports never hold a PIN; other references pass through.
+// Each attribute goes with its whole value as hsm.ParseURI reads it (up
+// to the next "&", see valueEndInReference), and with one separator. A
+// pin-value in the path, which ParseURI refuses, goes to the same end: its
+// PIN may hold the ";" or "?" that would seem to end it there, and a key
+// that cannot be used loses nothing by losing the attributes after it.
+// (policy.redactKey is its twin for policy messages.)
 func redactKey(key string) string {
-	if !hasPIN(key) {
-		return key
-	}
-	scheme, rest := key[:len("pkcs11:")], key[len("pkcs11:"):]
-	path, query, hasQuery := strings.Cut(rest, "?")
-	out := scheme + strings.Join(dropPIN(strings.Split(path, ";")), ";")
-	if hasQuery {
-		if q := dropPIN(strings.Split(query, "&")); len(q) > 0 {
-			out += "?" + strings.Join(q, "&")
+	for {
+		spans := pinValueSpans(key, valueEndInReference)
+		if len(spans) == 0 {
+			return key
 		}
+		key = cutAttr(key, spans[0][0]-len(pinAttr), spans[0][1])
 	}
-	return out
+}
+
+// cutAttr removes the attribute that starts at start and whose value ends
+// at end, with one separator: the "&" that ended it, or the one before it
+// when it ends the reference. When it took the "?" that began the query
+// (a pin-value in the path), the query that remains gets it back.
+func cutAttr(ref string, start, end int) string {
+	if end == len(ref) {
+		if start > 0 && strings.IndexByte("&;?", ref[start-1]) >= 0 {
+			start--
+		}
+		return ref[:start]
+	}
+	if q := strings.IndexByte(ref, '?'); q > start && q < end {
+		return strings.TrimSuffix(ref[:start], ";") + "?" + ref[end+1:]
+	}
+	return ref[:start] + ref[end+1:]
 }
 
 // ScrubPIN removes the value of every pin-value attribute from a message
 // that quotes user input: a key URI pasted where a reference or a mapping
 // belongs must not carry its PIN into an error that CI logs show.
-func ScrubPIN(msg string) string {
-	spans := pinValueSpans(msg)
+//
+// refs are what the message may quote (command-line arguments, key
+// references). A value that is one of their PINs, as written there or as
+// %q escapes it, is cut exactly where that PIN ends, and what follows it
+// in the message is kept. Any other value runs to the next "&" or the end
+// of its line: hsm.ParseURI splits the query on "&" alone and takes
+// ";", quotes, backslashes and blanks into a PIN, so nothing else in the
+// message tells the end of the PIN from the text after the URI, and losing
+// that text is better than printing half a PIN. A line break ends the
+// value too: errors of several lines, one problem each, are common, while
+// a PIN with a line break cannot be written on a catalog line, and from
+// the command line it comes in refs (cli.Main passes its arguments).
+func ScrubPIN(msg string, refs ...string) string {
+	spans := pinValueSpans(msg, valueEndInMessage(pinForms(refs)))
 	if len(spans) == 0 {
 		return msg
 	}
@@ -341,23 +372,26 @@ func ScrubPIN(msg string) string {
 	return b.String()
 }
 
-// PINValues returns the values of the pin-value attributes in s as they
-// are written there (percent-encoded, as in the URI): exactly what
-// ScrubPIN removes, for those who must hide them elsewhere too.
-func PINValues(s string) []string {
+// PINValues returns the values of the pin-value attributes in ref, one
+// key reference or command-line argument, as they are written there
+// (percent-encoded, as in the URI) and as hsm.ParseURI reads them: each up
+// to the next "&" or the end of ref. GitHub masking needs them whole.
+func PINValues(ref string) []string {
 	var vals []string
-	for _, sp := range pinValueSpans(s) {
+	for _, sp := range pinValueSpans(ref, valueEndInReference) {
 		if sp[1] > sp[0] {
-			vals = append(vals, s[sp[0]:sp[1]])
+			vals = append(vals, ref[sp[0]:sp[1]])
 		}
 	}
 	return vals
 }
 
+const pinAttr = "pin-value="
+
 // pinValueSpans returns where the value of each pin-value attribute in s
-// begins and ends. A value ends where the URI's next attribute, or the
-// quoting around it, begins.
-func pinValueSpans(s string) [][2]int {
+// begins and ends; valueEnd, given s from where a value begins, says where
+// that value ends.
+func pinValueSpans(s string, valueEnd func(v string) int) [][2]int {
 	var spans [][2]int
 	for off := 0; ; {
 		i := indexPINValue(s[off:])
@@ -365,34 +399,71 @@ func pinValueSpans(s string) [][2]int {
 			return spans
 		}
 		start := off + i
-		end := strings.IndexAny(s[start:], "&;\"' \t\n\\")
-		if end < 0 {
-			return append(spans, [2]int{start, len(s)})
-		}
-		spans = append(spans, [2]int{start, start + end})
-		off = start + end
+		end := start + valueEnd(s[start:])
+		spans = append(spans, [2]int{start, end})
+		off = end
 	}
+}
+
+// valueEndInReference ends a value where hsm.ParseURI does, which splits
+// the query on "&" and nothing else.
+func valueEndInReference(v string) int {
+	if i := strings.IndexByte(v, '&'); i >= 0 {
+		return i
+	}
+	return len(v)
+}
+
+// valueEndInMessage ends a value in a message (see ScrubPIN) after the
+// longest of the known PIN forms it starts with, if the message goes on
+// there as it would after a URI (next attribute, closing quote, blank,
+// punctuation), and otherwise at the next "&" or line break. The check
+// keeps an unknown PIN that merely starts like a known one from being cut
+// short, unless it goes on with one of those characters.
+func valueEndInMessage(known []string) func(v string) int {
+	return func(v string) int {
+		for _, k := range known {
+			if rest, ok := strings.CutPrefix(v, k); ok && (rest == "" || strings.IndexByte("&\"' \t\r\n:,)", rest[0]) >= 0) {
+				return len(k)
+			}
+		}
+		if i := strings.IndexAny(v, "&\r\n"); i >= 0 {
+			return i
+		}
+		return len(v)
+	}
+}
+
+// pinForms returns the PINs of refs in the forms a message may quote them
+// in: as written, and escaped as %q and %+q escape them (a quoted PIN with
+// a quote or a backslash reads differently), longest first so that a PIN
+// is not cut at another that begins it.
+func pinForms(refs []string) []string {
+	seen := map[string]bool{}
+	var forms []string
+	for _, ref := range refs {
+		for _, v := range PINValues(ref) {
+			q, qa := strconv.Quote(v), strconv.QuoteToASCII(v)
+			for _, f := range []string{v, q[1 : len(q)-1], qa[1 : len(qa)-1]} { // without the quotes around it
+				if !seen[f] {
+					seen[f] = true
+					forms = append(forms, f)
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	return forms
 }
 
 // indexPINValue returns where the value of the first "pin-value="
 // (in any case) in s begins, or -1. It compares byte for byte rather than
 // lower-casing s, whose length lower-casing may change.
 func indexPINValue(s string) int {
-	const attr = "pin-value="
-	for i := 0; i+len(attr) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(attr)], attr) {
-			return i + len(attr)
+	for i := 0; i+len(pinAttr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(pinAttr)], pinAttr) {
+			return i + len(pinAttr)
 		}
 	}
 	return -1
-}
-
-func dropPIN(attrs []string) []string {
-	var out []string
-	for _, a := range attrs {
-		if !strings.HasPrefix(strings.ToLower(a), "pin-value=") {
-			out = append(out, a)
-		}
-	}
-	return out
 }

@@ -215,7 +215,12 @@ func TestRedactKey(t *testing.T) {
 		{"pkcs11:token=t?pin-value=1234", "pkcs11:token=t"},
 		{"pkcs11:token=t?module-name=x&pin-value=1234", "pkcs11:token=t?module-name=x"},
 		{"pkcs11:token=t?pin-source=/run/pin", "pkcs11:token=t?pin-source=/run/pin"},
-		{"PKCS11:pin-value=1234;token=t", "PKCS11:token=t"},
+		{"pkcs11:token=t?pin-value=s3c;ret&module-name=x", "pkcs11:token=t?module-name=x"},
+		{"pkcs11:token=t?pin-value=a&pin-value=b", "pkcs11:token=t"},
+		// In the path, where ParseURI refuses it, the PIN may hold the
+		// ";" or "?": everything to the next "&" goes.
+		{"PKCS11:pin-value=1234;token=t", "PKCS11:"},
+		{"pkcs11:token=t;pin-value=s3c;ret?x=y&module-name=x", "pkcs11:token=t?module-name=x"},
 	}
 	for _, tt := range tests {
 		if got := redactKey(tt.in); got != tt.want {

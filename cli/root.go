@@ -87,8 +87,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitOK
 	}
 	// Errors quote user input (cobra's "unknown command", a reference that
-	// did not parse), and a key URI there may carry its PIN.
-	fmt.Fprintln(stderr, "signet:", batch.ScrubPIN(err.Error()))
+	// did not parse), and a key URI there may carry its PIN. Given what the
+	// error may quote, the scrubber cuts those PINs exactly and keeps the
+	// rest of the message (such as which flag refused the value); any
+	// other PIN it cuts to the end of its line.
+	fmt.Fprintln(stderr, "signet:", batch.ScrubPIN(err.Error(), append(slices.Clone(args), os.Getenv("SIGNET_KEY"))...))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

@@ -53,6 +53,15 @@ func TestCheckSigning(t *testing.T) {
 			denial: DenyUnknownKey, msg: "key pkcs11:token=release;object=other may not sign 127.0.0.1:5000/prod/app: no signing rule in"},
 		{name: "PIN never shown", req: SigningRequest{Key: "pkcs11:token=release;object=other?pin-value=123456", Repo: "127.0.0.1:5000/prod/app", Formats: []string{"cosign"}},
 			denial: DenyUnknownKey, msg: "key pkcs11:token=release;object=other may not sign"},
+		// hsm.ParseURI ends a pin-value at "&" only: ";", "?" and quotes
+		// in it are part of the PIN, and so is what follows a pin-value in
+		// the path, where it does not belong.
+		{name: "PIN with a semicolon", req: SigningRequest{Key: "pkcs11:token=release;object=other?pin-value=qq7;zz9&module-path=/m.so", Repo: "127.0.0.1:5000/prod/app", Formats: []string{"cosign"}},
+			denial: DenyUnknownKey, msg: "key pkcs11:token=release;object=other?module-path=/m.so may not sign"},
+		{name: "PIN in the path", req: SigningRequest{Key: "pkcs11:token=release;object=other;pin-value=qq7;zz9?x=\"zz9", Repo: "127.0.0.1:5000/prod/app", Formats: []string{"cosign"}},
+			denial: DenyUnknownKey, msg: "key pkcs11:token=release;object=other may not sign"},
+		{name: "scheme in capitals", req: SigningRequest{Key: "PKCS11:token=release;object=other?pin-value=qq7'zz9", Repo: "127.0.0.1:5000/prod/app", Formats: []string{"cosign"}},
+			denial: DenyUnknownKey, msg: "key PKCS11:token=release;object=other may not sign"},
 		{name: "fingerprint rule", req: SigningRequest{Key: "file:/tmp/ci.key", Public: ci.Public(), Repo: "127.0.0.1:5000/ci/a/b", Formats: []string{"cosign"}}},
 		{name: "fingerprint rule without public key", req: SigningRequest{Key: "file:/tmp/ci.key", Repo: "127.0.0.1:5000/ci/a", Formats: []string{"cosign"}},
 			denial: DenyUnknownKey, msg: "rules naming a key by fingerprint need its public key"},
@@ -85,7 +94,8 @@ func TestCheckSigning(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("CheckSigning() = %v\nwant it to contain %q", err, tt.msg)
 			}
-			if strings.Contains(err.Error(), "123456") || strings.Contains(err.Error(), "pin-value") {
+			if strings.Contains(err.Error(), "123456") || strings.Contains(err.Error(), "qq7") || strings.Contains(err.Error(), "zz9") ||
+				strings.Contains(err.Error(), "pin-value") {
 				t.Errorf("CheckSigning() = %v; leaks the PIN", err)
 			}
 		})
@@ -141,11 +151,15 @@ func TestCheckSigningWithoutRules(t *testing.T) {
 
 func TestRedactKey(t *testing.T) {
 	for in, want := range map[string]string{
-		"pkcs11:token=a;object=b?pin-value=1234":                "pkcs11:token=a;object=b",
-		"pkcs11:token=a;pin-value=1;object=b":                   "pkcs11:token=a;object=b",
+		"pkcs11:token=a;object=b?pin-value=1234": "pkcs11:token=a;object=b",
+		// A pin-value belongs in the query: in the path its PIN may be "1;object=b".
+		"pkcs11:token=a;pin-value=1;object=b":                   "pkcs11:token=a",
 		"pkcs11:token=a?module-path=/m.so&pin-source=file:/pin": "pkcs11:token=a?module-path=/m.so",
 		"pkcs11:token=a?PIN-VALUE=9&module-path=/m.so":          "pkcs11:token=a?module-path=/m.so",
-		"file:/keys/a.key":                                      "file:/keys/a.key",
+		"pkcs11:token=a?pin-value=9;8'7&module-path=/m.so":      "pkcs11:token=a?module-path=/m.so",
+		"pkcs11:token=a;pin-value=9;8?7=6&module-path=/m.so":    "pkcs11:token=a?module-path=/m.so",
+		"PKCS11:token=a?module-path=/m.so&pin-value=9":          "PKCS11:token=a?module-path=/m.so",
+		"file:/keys/a.key": "file:/keys/a.key",
 	} {
 		if got := redactKey(in); got != want {
 			t.Errorf("redactKey(%q) = %q; want %q", in, got, want)
