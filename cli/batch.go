@@ -44,7 +44,9 @@ given by --key or SIGNET_KEY signs whatever key a request names (a
 warning names the requested key when it differs), and --format and
 --attest override what requests ask for. Only when no key is configured
 is the key a request names used; give --policy then, so that only keys
-the policy allows sign, and only in their repositories and formats.
+the policy allows sign, and only in their repositories and formats. The
+policy is asked before a requested key is opened, so its signing rules
+must name such keys by pkcs11: URI or path, not by fingerprint.
 Provenance is made from what BuildKit recorded in each image and from
 --builder-id/--build-type/--source-uri/--source-digest, never from the
 CI environment of the signing run, which did not build the images.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"errors"
@@ -97,22 +98,7 @@ manifests failed to sign, 1 for usage errors and failed builds.`,
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto, plain, tty, quiet or rawjson")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR] (repeatable)")
 	fl.StringArrayVar(&f.ssh, "ssh", nil, "SSH agent for RUN --mount=type=ssh: default or ID[=SOCKET|KEY[,KEY...]] (repeatable)")
-	registerPolicyFlag(cmd, &f.policy)
 	return cmd
-}
-
-// registerPolicyFlag adds --policy unless the shared signing flags already
-// have it, so that either place may own it.
-func registerPolicyFlag(cmd *cobra.Command, p *string) {
-	if cmd.Flags().Lookup("policy") == nil {
-		cmd.Flags().StringVar(p, "policy", "", "signing policy file: refuse to sign what its signing rules do not allow")
-	}
-}
-
-// policyFlag returns the --policy value wherever the flag was registered.
-func policyFlag(cmd *cobra.Command) string {
-	v, _ := cmd.Flags().GetString("policy")
-	return v
 }
 
 func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) error {
@@ -165,12 +151,10 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 	if dockerfile == "" {
 		dockerfile = filepath.Join(contextDir, "Dockerfile")
 	}
-	policyFile := policyFlag(cmd)
-	var pol *policy.Policy
-	if policyFile != "" {
-		if pol, err = loadPolicy(ctx, g, policyFile, true); err != nil {
-			return err
-		}
+	if _, err := f.signingPolicy(ctx, g); err != nil {
+		return err
+	}
+	if f.policy != "" {
 		addPolicyRepository(buildArgs, dockerfile, tags[0])
 	}
 
@@ -182,7 +166,7 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 		Tags:         f.tags,
 		BuildArgs:    buildArgs,
 		Provenance:   f.provenance,
-		PolicyFile:   policyFile,
+		PolicyFile:   f.policy,
 		Secrets:      secrets,
 		SSH:          agents,
 		Insecure:     slices.ContainsFunc(tags, func(t name.Tag) bool { return g.isInsecure(t.RegistryStr()) }),
@@ -222,9 +206,6 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 	targets := make([]batch.Target, len(tags))
 	for i, t := range tags {
 		targets[i] = batch.Target{Ref: t.String() + "@" + res.Digest.String(), Source: "signet build", Recursive: true, Settings: settings}
-	}
-	if err := checkSigningPolicy(ctx, pol, &f.runFlags, targets); err != nil {
-		return err
 	}
 	return f.run(ctx, g, targets, nil)
 }
@@ -275,12 +256,7 @@ type requestKeys struct {
 
 func newRequestKeys(f *runFlags, trusted bool) *requestKeys {
 	rk := &requestKeys{trusted: trusted, seen: map[string]bool{}}
-	switch {
-	case f.key != "":
-		rk.key, rk.from = f.key, "--key"
-	case os.Getenv("SIGNET_KEY") != "":
-		rk.key, rk.from = os.Getenv("SIGNET_KEY"), "SIGNET_KEY"
-	}
+	rk.key, rk.from = f.operatorKey()
 	return rk
 }
 
@@ -319,12 +295,13 @@ func (rk *requestKeys) settingsFor(ctx context.Context, g *globals, cmd *cobra.C
 	}
 	rk.seen[req.Key] = true
 	if rk.key == "" {
-		if !rk.trusted && policyFlag(cmd) == "" {
+		if !rk.trusted && f.policy == "" {
 			g.warn("signing with the key a sign request names: no --key or SIGNET_KEY says which key signs, and no --policy says which keys may sign where", "requested", req.Key)
 		}
 		return s
 	}
-	if same, err := sameKey(ctx, rk.key, req.Key, rk.trusted); !same {
+	load := func(ref string) (crypto.PublicKey, error) { return f.publicKey(ctx, g, ref) }
+	if same, err := sameKey(rk.key, req.Key, rk.trusted, load); !same {
 		// The request's key is named, never the operator's: SIGNET_KEY
 		// may carry a PIN (pin-value).
 		args := []any{"requested", req.Key}
@@ -342,10 +319,10 @@ var errNotOpened = errors.New("a key named by a sign request from the registry i
 
 // sameKey reports whether key reference ref names the key the sign request
 // names: the same reference, the same pkcs11 URI without its PIN, the same
-// public key, or a public key with the requested fingerprint. Only ref is
-// opened unless openRequested. The error says why keys could not be
-// compared.
-func sameKey(ctx context.Context, ref, requested string, openRequested bool) (bool, error) {
+// public key, or a public key with the requested fingerprint. Public keys
+// come from load; only ref's is loaded unless openRequested. The error says
+// why keys could not be compared.
+func sameKey(ref, requested string, openRequested bool, load func(string) (crypto.PublicKey, error)) (bool, error) {
 	if ref == requested {
 		return true, nil
 	}
@@ -357,7 +334,7 @@ func sameKey(ctx context.Context, ref, requested string, openRequested bool) (bo
 	if !strings.HasPrefix(requested, "sha256:") && !openRequested {
 		return false, errNotOpened
 	}
-	pub, err := hsm.LoadPublicKey(ctx, ref)
+	pub, err := load(ref)
 	if err != nil {
 		return false, err
 	}
@@ -365,53 +342,12 @@ func sameKey(ctx context.Context, ref, requested string, openRequested bool) (bo
 		fp, err := policy.KeyFingerprint(pub)
 		return err == nil && strings.EqualFold(strings.ReplaceAll(requested, ":", ""), strings.ReplaceAll(fp, ":", "")), err
 	}
-	want, err := hsm.LoadPublicKey(ctx, requested)
+	want, err := load(requested)
 	if err != nil {
 		return false, err
 	}
 	eq, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && eq.Equal(want), nil
-}
-
-// checkSigningPolicy refuses the run before anything is signed when pol's
-// signing rules do not let the key sign every target's repository in its
-// formats.
-func checkSigningPolicy(ctx context.Context, pol *policy.Policy, f *runFlags, targets []batch.Target) error {
-	if pol == nil {
-		return nil
-	}
-	defaultKey := f.key
-	if defaultKey == "" {
-		defaultKey = os.Getenv("SIGNET_KEY")
-	}
-	pubs := map[string]crypto.PublicKey{}
-	var reqs []policy.SigningRequest
-	for _, t := range targets {
-		key := t.Settings.Key
-		if key == "" {
-			key = defaultKey
-		}
-		if key == "" {
-			return usageErr("no signing key for %s (%s): pass --key KEYREF or set SIGNET_KEY", t.Ref, t.Source)
-		}
-		pub, ok := pubs[key]
-		if !ok {
-			var err error
-			if pub, err = hsm.LoadPublicKey(ctx, key); err != nil {
-				return usageErr("loading the public key of %s for the signing policy: %w", key, err)
-			}
-			pubs[key] = pub
-		}
-		formats := t.Settings.Formats
-		if len(formats) == 0 {
-			formats = f.formats
-		}
-		reqs = append(reqs, policy.SigningRequest{Key: key, Public: pub, Repo: t.Ref, Formats: formats, Source: t.Source})
-	}
-	if err := pol.CheckSigningPlan(reqs); err != nil {
-		return usageErr("nothing was signed: %w", err)
-	}
-	return nil
 }
 
 // runPending signs the images under where (a registry host, or host/repo)
@@ -432,9 +368,18 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 	if err != nil {
 		return err
 	}
-	var pol *policy.Policy
-	if file := policyFlag(cmd); file != "" {
-		if pol, err = loadPolicy(ctx, g, file, true); err != nil {
+	pol, err := f.signingPolicy(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer f.closeKeys()
+	operator, _ := f.operatorKey()
+	if operator != "" {
+		// It signs whatever the requests name, so it is opened first, as
+		// signet sign opens its key: a wrong PIN or a missing file is a
+		// configuration error found before the registry is walked, with
+		// one login.
+		if _, err := f.openKey(ctx, g, operator); err != nil {
 			return err
 		}
 	}
@@ -448,23 +393,24 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 	// this run signs in says nothing about how they were built.
 	f.provenanceFlags.builtElsewhere = true
 
-	// One checker per key: loading a public key may open a token.
-	checkers := map[string]*pending.Checker{}
+	// What each request gets is decided for every image before any key is
+	// opened: the policy must refuse a key a request names before signet
+	// loads its module or logs in to its token with the host's PIN.
+	type decision struct {
+		pi       pendingImage
+		settings batch.Settings
+		key      string
+		formats  []string
+	}
 	keys := newRequestKeys(f, false)
-	var targets []batch.Target
+	var decided []decision
+	var asked []policy.SigningRequest
 	for _, pi := range images {
-		img := pi.img
-		if img.Request == nil {
+		if pi.img.Request == nil {
 			continue
 		}
-		settings := keys.settingsFor(ctx, g, cmd, f, img.Request)
-		key := settings.Key
-		if key == "" {
-			key = f.key
-		}
-		if key == "" {
-			key = os.Getenv("SIGNET_KEY")
-		}
+		settings := keys.settingsFor(ctx, g, cmd, f, pi.img.Request)
+		key := cmp.Or(settings.Key, operator)
 		if key == "" {
 			failures = append(failures, batch.Failure{Ref: pi.ref, Source: entry.Source,
 				Error: "the sign request names no key: pass --key KEYREF or set SIGNET_KEY"})
@@ -474,43 +420,69 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 		if len(formats) == 0 {
 			formats = f.formats
 		}
-		checker, ok := checkers[key]
-		if !ok {
-			pub, err := hsm.LoadPublicKey(ctx, key)
-			if err == nil {
-				checker, err = pending.NewChecker(reg, pub)
-			}
-			if err != nil {
-				failures = append(failures, batch.Failure{Ref: pi.ref, Source: entry.Source,
-					Error: fmt.Sprintf("loading the public key of %s: %v", displayKey(key), err)})
-				continue
-			}
-			checkers[key] = checker
+		if settings.Key != "" && pol != nil {
+			asked = append(asked, policy.SigningRequest{Key: key, Repo: pi.ref, Formats: formats, Source: entry.Source})
 		}
-		gaps, err := checker.Missing(ctx, img, formats, settings.Attest)
+		decided = append(decided, decision{pi, settings, key, formats})
+	}
+	if len(asked) > 0 {
+		// By reference alone (no public key): a rule naming a key by
+		// fingerprint cannot admit a requested key, as learning its
+		// fingerprint would mean opening it.
+		if err := pol.CheckSigningPlan(asked); err != nil {
+			return usageErr("nothing was signed, and no key a sign request names was opened (a signing rule must name such a key "+
+				"by its pkcs11: URI or path, not by fingerprint):\n%w", err)
+		}
+	}
+
+	// One checker per key, and one attempt to open each: a key that
+	// fails fails every image naming it.
+	checkers := map[string]*pending.Checker{}
+	broken := map[string]error{}
+	var targets []batch.Target
+	for _, d := range decided {
+		checker, err := checkers[d.key], broken[d.key]
+		if checker == nil && err == nil {
+			var k hsm.Key
+			if k, err = f.openKey(ctx, g, d.key); err == nil {
+				checker, err = pending.NewChecker(reg, k.Public())
+			}
+			if err != nil && (d.key == operator || credentialErr(err)) {
+				// The host's configuration, not the request, is wrong.
+				return err
+			}
+			checkers[d.key], broken[d.key] = checker, err
+		}
 		if err != nil {
-			failures = append(failures, batch.Failure{Ref: pi.ref, Source: entry.Source, Error: err.Error()})
+			failures = append(failures, batch.Failure{Ref: d.pi.ref, Source: entry.Source,
+				Error: fmt.Sprintf("opening the key the sign request names, %s: %v", displayKey(d.key), err)})
+			continue
+		}
+		gaps, err := checker.Missing(ctx, d.pi.img, d.formats, d.settings.Attest)
+		if err != nil {
+			failures = append(failures, batch.Failure{Ref: d.pi.ref, Source: entry.Source, Error: err.Error()})
 			continue
 		}
 		if len(gaps) == 0 {
-			fmt.Fprintf(g.stdout, "done     %s: signed as its sign request asks\n", pi.ref)
+			fmt.Fprintf(g.stdout, "done     %s: signed as its sign request asks\n", d.pi.ref)
 			continue
 		}
-		fmt.Fprintf(g.stdout, "pending  %s: %s\n", pi.ref, describeGaps(gaps))
-		targets = append(targets, batch.Target{Ref: pi.ref, Source: entry.Source, Recursive: true, Settings: settings})
+		fmt.Fprintf(g.stdout, "pending  %s: %s\n", d.pi.ref, describeGaps(gaps))
+		targets = append(targets, batch.Target{Ref: d.pi.ref, Source: entry.Source, Recursive: true, Settings: d.settings})
 	}
 	if len(targets) == 0 {
-		printFailures(g.stdout, failures)
 		fmt.Fprintln(g.stdout, batch.ScrubPIN(fmt.Sprintf("nothing pending under %s (%d images with a sign request)", where, countRequests(images))))
-		if len(failures) > 0 {
-			return failedErr("%d targets could not be checked (listed above)", len(failures))
-		}
-		return nil
 	}
-	if err := checkSigningPolicy(ctx, pol, f, targets); err != nil {
-		return err
-	}
+	// Even with nothing to sign: the report, summary and step outputs a
+	// pipeline reads next must be this run's, not an earlier one's.
 	return f.run(ctx, g, targets, failures)
+}
+
+// credentialErr reports whether err is a refused PIN or key password: a
+// configuration error of the signing host, tried once and never per image.
+func credentialErr(err error) bool {
+	return errors.Is(err, hsm.ErrPINIncorrect) || errors.Is(err, hsm.ErrPINLocked) ||
+		errors.Is(err, hsm.ErrPINExpired) || errors.Is(err, hsm.ErrWrongPassword)
 }
 
 // pendingEntry is the catalog entry --pending's value stands for: every

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -251,6 +252,73 @@ func TestPendingProvenanceIgnoresSignerEnv(t *testing.T) {
 	}
 }
 
+// TestPendingLogins: --pending reaches a token at most once a run, and not
+// at all for a key the signing policy does not name. A sign request is
+// written by whoever can push to the registry: were the key it names opened
+// before the policy is asked, anyone could make the signing host try its
+// PIN (SIGNET_PKCS11_PIN) on any token, once an image, until the token
+// locks. A wrong PIN for the key that would sign is a configuration error
+// (exit 1), as in signet sign, not one failure per pending image.
+func TestPendingLogins(t *testing.T) {
+	tok := testenv.SoftHSM(t)
+	t.Setenv("SIGNET_PKCS11_MODULE", "")
+	// RSA without its public key object: reading the public half logs in.
+	tok.GenerateKey(t, "other", "rsa:2048", "01")
+	tok.DeletePublicKey(t, "other")
+	module, calls := tok.Spy(t)
+	reg := testenv.MemRegistry(t, false)
+	tokenKey := fmt.Sprintf("pkcs11:token=%s;object=other?module-path=%s", tok.Label, module)
+	fileKey := newKey(t, t.TempDir(), "release.key")
+	policyFor := func(key string) string {
+		return writeFile(t, "policy.yaml", "apiVersion: signet.dev/v1\nkind: SigningPolicy\nsigning:\n  - key: "+key+
+			"\n    scopes: [\""+reg.Host+"/team/*\"]\n    formats: [cosign]\n")
+	}
+
+	const wrongPIN = "271828"
+	for _, tt := range []struct {
+		name       string
+		operator   string // SIGNET_KEY
+		requested  string // the key the sign requests name
+		policy     string
+		pin        string
+		images     int
+		wantLogins int
+		wantCode   int
+	}{
+		{"requested key no rule names", "", tokenKey, policyFor("file:" + fileKey), wrongPIN, 3, 0, 1},
+		{"requested key a rule names, wrong PIN", "", tokenKey, policyFor(fmt.Sprintf("pkcs11:token=%s;object=other", tok.Label)), wrongPIN, 3, 1, 1},
+		{"operator key, wrong PIN", tokenKey, "", "", wrongPIN, 4, 1, 1},
+		{"operator key, requests name a fingerprint, wrong PIN", tokenKey, "sha256:" + strings.Repeat("ab", 32), "", wrongPIN, 4, 1, 1},
+		// Checked, then signed: one login for both.
+		{"operator key, right PIN", tokenKey, "", "", tok.PIN, 2, 1, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("SIGNET_KEY", tt.operator)
+			t.Setenv("SIGNET_PKCS11_PIN", tt.pin)
+			repo := reg.Host + "/team/" + strings.NewReplacer(" ", "-", ",", "").Replace(strings.ToLower(tt.name))
+			for i := range tt.images {
+				r, _ := name.ParseReference(fmt.Sprintf("%s:v%d", repo, i), name.Insecure)
+				pushRequest(t, r, &buildkit.SignRequest{Formats: []string{"cosign"}, Key: tt.requested})
+			}
+			args := []string{"batch", "--pending", repo}
+			if tt.policy != "" {
+				args = append(args, "--policy", tt.policy)
+			}
+			before := calls("C_Login")
+			out, errOut, code := signet(t, args...)
+			if n := calls("C_Login") - before; n != tt.wantLogins {
+				t.Errorf("%d C_Login calls; want %d", n, tt.wantLogins)
+			}
+			if code != tt.wantCode {
+				t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
+			}
+			if strings.Contains(out+errOut, tt.pin) {
+				t.Errorf("the output shows the PIN:\n%s%s", out, errOut)
+			}
+		})
+	}
+}
+
 // TestPendingWhere: --pending takes a registry host or a repository. Any
 // other value is a usage error before the registry is asked, and a key URI
 // given there (the flags swapped) is neither quoted nor written anywhere:
@@ -292,4 +360,62 @@ func TestPendingWhere(t *testing.T) {
 			t.Errorf("exit %d\nstdout: %q\nstderr: %q\nwant exit 1 and only the PIN's ::add-mask:: on stdout", code, out, errOut)
 		}
 	})
+}
+
+// TestPendingReportAlwaysWritten: a --pending run writes its report,
+// summary and GitHub outputs whatever it finds: a rerun with nothing left
+// to sign replaces the previous report instead of leaving it to be read as
+// this run's, and a run whose images all failed lists them there.
+func TestPendingReportAlwaysWritten(t *testing.T) {
+	t.Setenv("SIGNET_KEY", "")
+	reg := testenv.MemRegistry(t, false)
+	key := newKey(t, t.TempDir(), "k.pem")
+	for _, tt := range []struct {
+		name     string
+		request  buildkit.SignRequest
+		args     []string
+		wantCode int
+		failures int // the report's planFailures
+	}{
+		{"rerun, nothing pending", buildkit.SignRequest{Formats: []string{"cosign"}}, []string{"--key", key}, 0, 0},
+		// The request names no key and the run gives none.
+		{"every image failed", buildkit.SignRequest{Formats: []string{"cosign"}}, nil, 2, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			repo := reg.Host + "/team/" + strings.ReplaceAll(strings.ReplaceAll(tt.name, " ", "-"), ",", "")
+			r, _ := name.ParseReference(repo+":v1", name.Insecure)
+			pushRequest(t, r, &tt.request)
+			dir := t.TempDir()
+			rep, summary, outputs := filepath.Join(dir, "r.json"), filepath.Join(dir, "s.md"), filepath.Join(dir, "output")
+			args := append([]string{"batch", "--pending", repo, "--report", rep, "--summary-md", summary}, tt.args...)
+			if tt.wantCode == 0 {
+				mustSignet(t, args...) // signs; the rerun below finds nothing
+			}
+			for _, p := range []string{rep, summary} {
+				if err := os.WriteFile(p, []byte(`{"stale":true}`), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Setenv("GITHUB_ACTIONS", "true")
+			t.Setenv("GITHUB_OUTPUT", outputs)
+			t.Setenv("GITHUB_STEP_SUMMARY", filepath.Join(dir, "step-summary.md"))
+			t.Setenv("SIGNET_GITHUB", "1")
+			out, errOut, code := signet(t, args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d; want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
+			}
+			if b, _ := os.ReadFile(rep); strings.Contains(string(b), "stale") {
+				t.Fatalf("the report was not replaced: %s", b)
+			}
+			if got := readReport(t, rep); got.Tool == "" || got.Counts.Manifests != 0 || got.Counts.PlanFailures != tt.failures {
+				t.Errorf("report: tool %q, counts %+v; want %d plan failures and no manifests", got.Tool, got.Counts, tt.failures)
+			}
+			if b, _ := os.ReadFile(summary); strings.Contains(string(b), "stale") {
+				t.Errorf("the summary was not replaced: %s", b)
+			}
+			if b, _ := os.ReadFile(outputs); !strings.Contains(string(b), "report="+rep+"\n") {
+				t.Errorf("step outputs = %q; want the report", b)
+			}
+		})
+	}
 }

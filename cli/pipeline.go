@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
@@ -60,6 +61,12 @@ type runFlags struct {
 	// summary and leaves the detail to the report.
 	perManifest bool
 	github      githubFlags // GitHub Actions output (cli/github.go)
+
+	// opened are the signing keys the run has opened (openKey), by
+	// reference; closeKeys closes them.
+	opened map[string]hsm.Key
+	// signing is the --policy file once loaded (signingPolicy).
+	signing *policy.Policy
 }
 
 func (f *runFlags) register(cmd *cobra.Command, workers int) {
@@ -121,6 +128,7 @@ var knownFormats = []string{"cosign", "notation", "sigstore-bundle"}
 // takes, so sign, batch and attest behave alike.
 func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, catalogFailures []batch.Failure) error {
 	f.github.mask(g.stdout, f.key, targets) // before anything can print a secret
+	defer f.closeKeys()
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -135,10 +143,7 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	if err != nil {
 		return err
 	}
-	defaultKey := f.key
-	if defaultKey == "" {
-		defaultKey = os.Getenv("SIGNET_KEY")
-	}
+	defaultKey, _ := f.operatorKey()
 
 	// Planned for signing: a manifest two catalog entries reach with two
 	// keys is signed with both, and with one key in every format either
@@ -172,15 +177,10 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	// Open every key the plan needs before anything is signed, one after
 	// another: a wrong PIN then fails the run at once, with one login
 	// attempt per token, instead of once per worker.
-	keys, err := f.openKeys(ctx, plan, defaultKey)
+	keys, err := f.openKeys(ctx, g, plan, defaultKey)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, k := range keys {
-			k.Close()
-		}
-	}()
 	if defaultKey != "" {
 		if k := keys[defaultKey]; k != nil {
 			report.Key = k.Ref()
@@ -188,10 +188,8 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	}
 	widenForHSM(keys)
 
-	if f.policy != "" {
-		if err := f.checkSigningPolicy(ctx, g, plan, keys, defaultKey); err != nil {
-			return err
-		}
+	if err := f.checkSigningPolicy(ctx, g, plan, keys, defaultKey); err != nil {
+		return err
 	}
 
 	var journal *batch.Journal
@@ -340,15 +338,14 @@ func (f *runFlags) publish(g *globals, r *batch.Report) error {
 	return errors.Join(errs...)
 }
 
-// checkSigningPolicy holds the whole plan to the signing policy: one refused
-// item stops the run before the first signature, listing every refusal.
+// checkSigningPolicy holds the whole plan to the signing policy, if any:
+// one refused item stops the run before the first signature, listing every
+// refusal. It is the run's one check with the keys themselves, so rules
+// naming keys by fingerprint apply.
 func (f *runFlags) checkSigningPolicy(ctx context.Context, g *globals, plan *batch.Plan, keys map[string]hsm.Key, defaultKey string) error {
-	pol, err := loadPolicy(ctx, g, f.policy, true)
-	if err != nil {
+	pol, err := f.signingPolicy(ctx, g)
+	if err != nil || pol == nil {
 		return err
-	}
-	if !pol.HasSigning() {
-		return usageErr("policy %s has no signing rules: add a signing section, or drop --policy", f.policy)
 	}
 	reqs := make([]policy.SigningRequest, 0, len(plan.Items))
 	for _, it := range plan.Items {
@@ -388,7 +385,9 @@ func (f *runFlags) attestOf(it batch.Item) []string {
 	return f.attest
 }
 
-func (f *runFlags) openKeys(ctx context.Context, plan *batch.Plan, defaultKey string) (map[string]hsm.Key, error) {
+// openKeys opens every key the plan names (see openKey), or fails on the
+// first that does not open.
+func (f *runFlags) openKeys(ctx context.Context, g *globals, plan *batch.Plan, defaultKey string) (map[string]hsm.Key, error) {
 	keys := map[string]hsm.Key{}
 	for _, it := range plan.Items {
 		ref := f.keyOf(it, defaultKey)
@@ -398,16 +397,68 @@ func (f *runFlags) openKeys(ctx context.Context, plan *batch.Plan, defaultKey st
 		if _, ok := keys[ref]; ok {
 			continue
 		}
-		k, err := hsm.Open(ctx, ref, hsm.WithSessions(f.sessions))
+		k, err := f.openKey(ctx, g, ref)
 		if err != nil {
-			for _, k := range keys {
-				k.Close()
-			}
-			return nil, usageErr("%w", err)
+			return nil, err
 		}
 		keys[ref] = k
 	}
 	return keys, nil
+}
+
+// openKey opens the signing key ref names, once a run however often the
+// run asks for it (batch --pending and signet build open keys before they
+// plan), and through the run's token hold, so that a wrong PIN reaches a
+// token once whichever of its keys are opened. Keys stay open until
+// closeKeys. A key that does not open is a configuration error.
+func (f *runFlags) openKey(ctx context.Context, g *globals, ref string) (hsm.Key, error) {
+	if k := f.opened[ref]; k != nil {
+		return k, nil
+	}
+	k, err := hsm.Open(ctx, ref, append(g.tokenHold(), hsm.WithSessions(f.sessions))...)
+	if err != nil {
+		return nil, usageErr("%w", err)
+	}
+	if f.opened == nil {
+		f.opened = map[string]hsm.Key{}
+	}
+	f.opened[ref] = k
+	return k, nil
+}
+
+// closeKeys closes the keys openKey opened.
+func (f *runFlags) closeKeys() {
+	for _, k := range f.opened {
+		k.Close()
+	}
+	f.opened = nil
+}
+
+// publicKey returns the public half of the key ref names: an opened key's
+// own, else loaded through the run's token hold.
+func (f *runFlags) publicKey(ctx context.Context, g *globals, ref string) (crypto.PublicKey, error) {
+	if k := f.opened[ref]; k != nil {
+		return k.Public(), nil
+	}
+	return hsm.LoadPublicKey(ctx, ref, g.tokenHold()...)
+}
+
+// signingPolicy returns the --policy file (nil without one), loaded once a
+// run: batch --pending and signet build need it before they plan, and run
+// checks the plan against it.
+func (f *runFlags) signingPolicy(ctx context.Context, g *globals) (*policy.Policy, error) {
+	if f.policy == "" || f.signing != nil {
+		return f.signing, nil
+	}
+	pol, err := loadPolicy(ctx, g, f.policy, true)
+	if err != nil {
+		return nil, err
+	}
+	if !pol.HasSigning() {
+		return nil, usageErr("policy %s has no signing rules: add a signing section, or drop --policy", f.policy)
+	}
+	f.signing = pol
+	return pol, nil
 }
 
 // checkOutputPath fails, as a usage error, when path (a --report or

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,19 @@ type keyFlags struct {
 func (k *keyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&k.key, "key", "", "signing key: a pkcs11: URI or a key file (default $SIGNET_KEY)")
 	cmd.Flags().IntVar(&k.sessions, "hsm-sessions", runtime.NumCPU(), "PKCS#11 sessions shared by all workers")
+}
+
+// operatorKey is the key the operator gave the run: --key, else
+// SIGNET_KEY (as the GitHub Action passes it). from names which ("" when
+// neither is set).
+func (k *keyFlags) operatorKey() (ref, from string) {
+	if k.key != "" {
+		return k.key, "--key"
+	}
+	if v := os.Getenv("SIGNET_KEY"); v != "" {
+		return v, "SIGNET_KEY"
+	}
+	return "", ""
 }
 
 func newSignCmd(g *globals) *cobra.Command {
