@@ -35,7 +35,6 @@ type buildFlags struct {
 	buildArgs  []string
 	provenance string
 	progress   string
-	policy     string
 	secrets    []string
 	ssh        []string
 }
