@@ -24,6 +24,7 @@ import (
 	"github.com/signet-project/signet/hsm"
 	"github.com/signet-project/signet/policy"
 	"github.com/signet-project/signet/registry"
+	"github.com/signet-project/signet/signature/cosign"
 )
 
 type buildFlags struct {
@@ -70,6 +71,9 @@ agents to RUN --mount=type=secret and type=ssh, in docker buildx's syntax:
   --ssh default                         --ssh github=$HOME/.ssh/id_ed25519
 A secret is read from its file or variable while the build runs and is
 never put on a command line; pass it by file or variable, not by value.
+
+The signing flags are checked, and the key opened, before anything is
+built, so that a bad flag or key exits 1 with nothing pushed.
 
 Exit status: 0 when the build was pushed and everything signed, 2 when some
 manifests failed to sign, 1 for usage errors and failed builds.`,
@@ -156,6 +160,24 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 	if f.policy != "" {
 		addPolicyRepository(buildArgs, dockerfile, tags[0])
 	}
+	// What the frontend will record, unless the Dockerfile lacks the
+	// `# syntax=` line; an intent it refuses fails the build with its own
+	// message.
+	var local *buildkit.SignRequest
+	if data, err := os.ReadFile(dockerfile); err == nil {
+		if r, err := buildkit.ParseIntent(filepath.Base(dockerfile), data, buildArgs); err == nil {
+			local = r
+		}
+	}
+	// Everything that would refuse the signing is checked before anything
+	// is built: found after the push, it would leave an unsigned image in
+	// the registry and exit 1 as if nothing had been attempted.
+	defer f.closeKeys()
+	rk := newRequestKeys(&f.runFlags, true)
+	planned := f.buildSettings(ctx, g, cmd, rk, local)
+	if err := f.checkSigning(ctx, g, reg, planned); err != nil {
+		return err
+	}
 
 	res, err := solve.Build(ctx, solve.Request{
 		Addr:         f.addr,
@@ -185,28 +207,71 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 		return failedErr("the build was pushed, but reading it back failed: %w", err)
 	}
 	req := img.Request
-	if req == nil {
+	if req == nil && local != nil {
 		// Without the `# syntax=` line no frontend recorded the intent,
 		// but the Dockerfile still says what its author wants.
-		if data, err := os.ReadFile(dockerfile); err == nil {
-			if local, err := buildkit.ParseIntent(filepath.Base(dockerfile), data, buildArgs); err == nil && local != nil {
-				g.warn("the image carries no sign request (is the Dockerfile's first line `# syntax=<signet frontend>`?); signing as its # signet: lines say",
-					"dockerfile", dockerfile)
-				req = local
-			}
-		}
+		g.warn("the image carries no sign request (is the Dockerfile's first line `# syntax=<signet frontend>`?); signing as its # signet: lines say",
+			"dockerfile", dockerfile)
+		req = local
 	}
 	// The request was read back by digest from what this build pushed, so
-	// it says what the operator's own Dockerfile says.
-	settings := newRequestKeys(&f.runFlags, true).settingsFor(ctx, g, cmd, &f.runFlags, req)
-	if req == nil && !cmd.Flags().Changed("attest") && f.provenance != "disabled" {
-		settings.Attest = []string{buildkit.ProvenanceAttest}
+	// it says what the operator's own Dockerfile says; it is what was
+	// checked before the build unless the frontend recorded otherwise.
+	settings := planned
+	if (req == nil) != (local == nil) || req != nil && !req.Equal(local) {
+		settings = f.buildSettings(ctx, g, cmd, rk, req)
 	}
 	targets := make([]batch.Target, len(tags))
 	for i, t := range tags {
 		targets[i] = batch.Target{Ref: t.String() + "@" + res.Digest.String(), Source: "signet build", Recursive: true, Settings: settings}
 	}
 	return f.run(ctx, g, targets, nil)
+}
+
+// buildSettings are the settings signet build signs with, given the build's
+// sign request (nil when it has none): the request's (see settingsFor), or
+// without one signed provenance made from BuildKit's unless --attest or
+// --provenance disabled says otherwise.
+func (f *buildFlags) buildSettings(ctx context.Context, g *globals, cmd *cobra.Command, rk *requestKeys, req *buildkit.SignRequest) batch.Settings {
+	s := rk.settingsFor(ctx, g, cmd, &f.runFlags, req)
+	if req == nil && !cmd.Flags().Changed("attest") && f.provenance != "disabled" {
+		s.Attest = []string{buildkit.ProvenanceAttest}
+	}
+	return s
+}
+
+// checkSigning refuses, before anything is built, what would refuse to
+// sign: the signing flags, a key that does not open (it is opened now and
+// kept for the signing) and formats or attestations that cannot be made
+// with it (notation without a certificate chain, a missing predicate file).
+func (f *buildFlags) checkSigning(ctx context.Context, g *globals, reg *registry.Client, s batch.Settings) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	operator, _ := f.operatorKey()
+	ref := cmp.Or(s.Key, operator)
+	if ref == "" {
+		return usageErr("no signing key: pass --key KEYREF, set SIGNET_KEY, or name one in the Dockerfile (# signet:key=); nothing was built")
+	}
+	key, err := f.openKey(ctx, g, ref)
+	if err != nil {
+		return err
+	}
+	formats, attest := s.Formats, s.Attest
+	if len(formats) == 0 {
+		formats = f.formats
+	}
+	if attest == nil {
+		attest = f.attest
+	}
+	set, err := newFormatSet(reg, cosign.NewStore(reg), &f.runFlags)
+	if err != nil {
+		return err
+	}
+	if _, err := set.forItem(key, formats, attest); err != nil {
+		return usageErr("%w; nothing was built", err)
+	}
+	return nil
 }
 
 // addPolicyRepository tells the frontend which repository the image is for,

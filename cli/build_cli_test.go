@@ -48,6 +48,68 @@ func TestBuildSessionFlagsUsage(t *testing.T) {
 	}
 }
 
+// TestBuildChecksBeforeBuilding: signet build refuses bad signing flags and
+// a key it cannot open before buildkitd builds anything. Found after the
+// push, they exit 1 ("nothing attempted") while an unsigned image is
+// already in the registry.
+func TestBuildChecksBeforeBuilding(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts buildkitd")
+	}
+	t.Setenv("SIGNET_KEY", "")
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	reg := testenv.MemRegistry(t, false)
+	bk := testenv.Buildkitd(t, reg.Host)
+	key := newKey(t, t.TempDir(), "release.key")
+	ctxDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\nCOPY hello.txt /hello.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctxDir, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string // in stderr; "" for a build that must go through
+	}{
+		{"report in a missing directory", []string{"--key", key, "--report", filepath.Join(t.TempDir(), "no", "r.json")}, "--report"},
+		{"no workers", []string{"--key", key, "--workers", "0"}, "--workers"},
+		{"unknown format", []string{"--key", key, "--format", "gpg"}, `unknown format "gpg"`},
+		{"bad attestation", []string{"--key", key, "--attest", "sbom.json"}, "--attest"},
+		{"notation without a certificate chain", []string{"--key", key, "--format", "notation"}, "certificate chain"},
+		{"missing key", []string{"--key", "/nonexistent/k.pem"}, "/nonexistent/k.pem"},
+		{"no key at all", nil, "no signing key"},
+		// The same build with good flags is pushed: the refusals above
+		// are signet's, not a buildkitd that cannot build.
+		{"good flags", []string{"--key", key}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ref := reg.Host + "/team/" + strings.ReplaceAll(tt.name, " ", "-") + ":v1"
+			args := append([]string{"build", "--addr", bk.Addr, "--progress", "plain", "--tag", ref}, append(tt.args, ctxDir)...)
+			stdout, stderr, code := signet(t, args...)
+			r, err := name.ParseReference(ref, name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, headErr := remote.Head(r)
+			if tt.want == "" {
+				if code != 0 || headErr != nil {
+					t.Fatalf("signet build: exit %d, %s not pushed (%v)\nstdout:\n%s\nstderr:\n%s", code, ref, headErr, stdout, stderr)
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d; want 1 and %q\nstdout:\n%s\nstderr:\n%s", code, tt.want, stdout, stderr)
+			}
+			if headErr == nil || strings.Contains(stdout, "pushed") {
+				t.Errorf("%s was pushed although signet build refused to sign it\nstdout:\n%s", ref, stdout)
+			}
+		})
+	}
+}
+
 // TestBuildPolicyWithoutIntent: `signet build --policy` of a Dockerfile
 // without `# signet:` lines makes no sign request, prints no warning about
 // a missing one, and signs BuildKit's provenance as a build without

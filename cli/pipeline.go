@@ -114,6 +114,11 @@ func (f *runFlags) validate() error {
 	if f.retries < 0 {
 		return usageErr("--retries must not be negative")
 	}
+	if f.shard != "" {
+		if _, err := batch.ParseShard(f.shard); err != nil {
+			return usageErr("--shard: %w", err)
+		}
+	}
 	// Found only after signing, an unwritable report would cost the record
 	// of signatures that were already made.
 	if err := checkOutputPath("--report", f.report); err != nil {
@@ -132,12 +137,9 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	if err := f.validate(); err != nil {
 		return err
 	}
-	shard, err := batch.ParseShard(f.shard)
-	if f.shard == "" {
-		shard, err = batch.Shard{}, nil
-	}
-	if err != nil {
-		return usageErr("--shard: %w", err)
+	var shard batch.Shard
+	if f.shard != "" {
+		shard, _ = batch.ParseShard(f.shard) // validate checked it
 	}
 	reg, err := g.registry()
 	if err != nil {
