@@ -56,18 +56,9 @@ func TestBuildChecksBeforeBuilding(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts buildkitd")
 	}
-	t.Setenv("SIGNET_KEY", "")
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	reg := testenv.MemRegistry(t, false)
-	bk := testenv.Buildkitd(t, reg.Host)
+	reg, bk := buildEnv(t)
 	key := newKey(t, t.TempDir(), "release.key")
-	ctxDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\nCOPY hello.txt /hello.txt\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(ctxDir, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ctxDir := buildContext(t, "")
 
 	for _, tt := range []struct {
 		name string
@@ -118,10 +109,7 @@ func TestBuildPolicyWithoutIntent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts buildkitd and compiles the frontend")
 	}
-	t.Setenv("SIGNET_KEY", "")
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	reg := testenv.MemRegistry(t, false)
-	bk := testenv.Buildkitd(t, reg.Host)
+	reg, bk := buildEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	fe, err := frontendimage.Build(ctx, []v1.Platform{{OS: "linux", Architecture: runtime.GOARCH}}, "test", time.Unix(0, 0), t.TempDir())
@@ -148,13 +136,7 @@ func TestBuildPolicyWithoutIntent(t *testing.T) {
 		{"signet frontend", "# syntax=" + frontend + "\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ctxDir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(tt.syntax+"FROM scratch\nCOPY hello.txt /hello.txt\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(ctxDir, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			ctxDir := buildContext(t, tt.syntax)
 			ref := reg.Host + "/team/" + strings.ReplaceAll(strings.ReplaceAll(tt.name, " ", "-"), ".", "") + ":v1"
 			stdout, stderr, code := signet(t, "build", "--addr", bk.Addr, "--progress", "plain", "--policy", pol, "--key", key,
 				"--format", "sigstore-bundle", "--secret", "id=token,env=SIGNET_TEST_BUILD_SECRET", "--tag", ref, ctxDir)
@@ -179,6 +161,30 @@ func TestBuildPolicyWithoutIntent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildEnv starts an in-memory registry and a buildkitd that pushes to it,
+// for a signet build with no operator key and an empty docker config.
+func buildEnv(t *testing.T) (*testenv.Registry, *testenv.BuildkitDaemon) {
+	t.Helper()
+	t.Setenv("SIGNET_KEY", "")
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	reg := testenv.MemRegistry(t, false)
+	return reg, testenv.Buildkitd(t, reg.Host)
+}
+
+// buildContext writes a build context whose Dockerfile, after head, copies
+// a file into a scratch image, and returns its directory.
+func buildContext(t *testing.T, head string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(head+"FROM scratch\nCOPY hello.txt /hello.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // predicateTypes returns the predicate types of every attestation
