@@ -6,21 +6,42 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/signet-project/signet/cli"
 )
 
 func main() {
-	// The first SIGINT/SIGTERM cancels the context: commands stop taking new
-	// work and finish what is in flight. A second one kills the process.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		// Until stop, NotifyContext catches every further signal too, and
-		// a user who presses Ctrl-C again would wait out the whole --grace.
-		stop()
-	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	handleStopSignals(cancel)
 	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	os.Exit(code)
+}
+
+// handleStopSignals makes the first SIGINT/SIGTERM cancel the context:
+// commands stop taking new work and finish what is in flight within
+// --grace. A second one kills the process at once, by that signal.
+//
+// One channel receives both signals, with room for both, because the
+// runtime drops a signal that finds a channel full. (signal.NotifyContext
+// holds one signal, and a second that arrived before its caller stopped
+// it was dropped, leaving the process to wait out the whole --grace.)
+func handleStopSignals(cancel context.CancelFunc) {
+	stopSignals := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, stopSignals...)
+	go func() {
+		<-ch
+		cancel()
+		sig := (<-ch).(syscall.Signal)
+		// Die of the signal as if signet had not caught it, so that a
+		// parent (a shell, a CI runner) sees the process killed by it.
+		signal.Reset(stopSignals...)
+		syscall.Kill(syscall.Getpid(), sig)
+		// The signal kills nothing if it was ignored when signet started
+		// (Reset ignores it again): exit as a shell reports that death.
+		time.Sleep(time.Second)
+		os.Exit(128 + int(sig))
+	}()
 }

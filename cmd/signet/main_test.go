@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -71,13 +72,21 @@ func TestSecondSignal(t *testing.T) {
 	tests := []struct {
 		name    string
 		signals []syscall.Signal
+		gap     time.Duration // between signals
 		grace   string
 		killed  bool // by the last signal, rather than exiting
 	}{
-		{"SIGINT twice", []syscall.Signal{syscall.SIGINT, syscall.SIGINT}, "60s", true},
-		{"SIGTERM twice", []syscall.Signal{syscall.SIGTERM, syscall.SIGTERM}, "60s", true},
-		{"SIGINT then SIGTERM", []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}, "60s", true},
-		{"one SIGINT", []syscall.Signal{syscall.SIGINT}, "1s", false},
+		{"SIGINT twice", []syscall.Signal{syscall.SIGINT, syscall.SIGINT}, 500 * time.Millisecond, "60s", true},
+		{"SIGTERM twice", []syscall.Signal{syscall.SIGTERM, syscall.SIGTERM}, 500 * time.Millisecond, "60s", true},
+		{"SIGINT then SIGTERM", []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}, 500 * time.Millisecond, "60s", true},
+		// The second signal arrives while the first is being handled: it
+		// must not be lost on the way from one handler to the next. Only
+		// different signals go back to back: the kernel merges a signal
+		// with one of its kind still pending, and the process would see
+		// one. Signals handled on two threads at once may reach signet in
+		// either order, so either may be the one it dies of.
+		{"SIGINT then SIGTERM, back to back", []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}, 0, "60s", true},
+		{"one SIGINT", []syscall.Signal{syscall.SIGINT}, 0, "1s", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,13 +111,13 @@ func TestSecondSignal(t *testing.T) {
 			}
 
 			for i, sig := range tt.signals {
-				if i > 0 {
+				if i > 0 && tt.gap > 0 {
 					// The graceful stop keeps it running meanwhile.
 					select {
 					case err := <-done:
 						done <- err
 						t.Fatalf("exited (%v) before signal %d: the item in flight had --grace %s", err, i+1, tt.grace)
-					case <-time.After(500 * time.Millisecond):
+					case <-time.After(tt.gap):
 					}
 				}
 				if err := cmd.Process.Signal(sig); err != nil {
@@ -128,9 +137,13 @@ func TestSecondSignal(t *testing.T) {
 				t.Fatalf("exit: %v; want a failed run", err)
 			}
 			ws := ee.Sys().(syscall.WaitStatus)
+			killers := []syscall.Signal{last}
+			if tt.gap == 0 {
+				killers = tt.signals
+			}
 			switch {
-			case tt.killed && (!ws.Signaled() || ws.Signal() != last):
-				t.Errorf("exit %v; want killed by %v", err, last)
+			case tt.killed && (!ws.Signaled() || !slices.Contains(killers, ws.Signal())):
+				t.Errorf("exit %v; want killed by one of %v", err, killers)
 			case !tt.killed && ws.Signaled():
 				t.Errorf("killed by %v; want a graceful exit\n%s", ws.Signal(), errOut.String())
 			}
