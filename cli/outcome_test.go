@@ -319,10 +319,7 @@ func TestReportOnMountPoint(t *testing.T) {
 // limit leaves the previous report as it was, for sign and verify, and no
 // temporary file behind.
 func TestPartialReportKeepsPrevious(t *testing.T) {
-	prlimit, err := exec.LookPath("prlimit")
-	if err != nil {
-		t.Skip("prlimit is not installed")
-	}
+	prlimit := testenv.LookPath(t, "prlimit", "apt-get install util-linux")
 	bin := buildSignet(t)
 	reg := testenv.MemRegistry(t, false)
 	testenv.SeedImage(t, reg.Host, "app", "v1", []string{"linux/amd64", "linux/arm64", "linux/s390x", "linux/ppc64le"})

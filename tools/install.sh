@@ -37,6 +37,9 @@ apt_install() {
   command -v docker-registry >/dev/null || need+=(docker-registry)
   command -v runc >/dev/null || need+=(runc)
   command -v shellcheck >/dev/null || need+=(shellcheck)
+  # prlimit (a report write over a file-size limit) comes with util-linux,
+  # which Debian installs everywhere, but a trimmed image may lack it.
+  command -v prlimit >/dev/null || need+=(util-linux)
   # cgo: PKCS#11 modules are C libraries; without a C compiler Go builds
   # signet with cgo off and the HSM tests cannot run.
   command -v gcc >/dev/null || need+=(gcc libc6-dev)
