@@ -383,6 +383,41 @@ func TestActionRejectsBadInputs(t *testing.T) {
 	}
 }
 
+// TestActionMasksPINInKey checks that the first step masks a pin-value
+// written into the key input whole, as signet reads it (up to the next
+// "&"), also when the PIN holds characters that end other URI parts. The
+// prep step is made to fail on a bad input right after masking, so no
+// token or registry is needed.
+func TestActionMasksPINInKey(t *testing.T) {
+	a, _ := loadAction(t)
+	tests := []struct {
+		name, key string
+		want      []string
+	}{
+		{"plain", "pkcs11:token=t;object=k?module-path=/m.so&pin-value=1234", []string{"1234"}},
+		{"semicolon", "pkcs11:token=t;object=k?pin-value=s3c;ret&module-path=/m.so", []string{"s3c;ret"}},
+		{"question mark and quote", "pkcs11:token=t?module-path=/m.so&pin-value=a?b'c", []string{"a?b'c"}},
+		{"percent-encoded", "pkcs11:token=t?PIN-Value=%41b%26c", []string{"%41b%26c", "Ab&c"}},
+		{"backslash stays", `pkcs11:token=t?pin-value=x\ry%20z`, []string{`x\ry%20z`, `x\ry z`}},
+		{"two", "pkcs11:token=t?pin-value=one&module-path=/m.so&pin-value=two", []string{"one", "two"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runAction(t, a, runConfig{inputs: map[string]string{
+				"images": "r.example/a:1", "key": tt.key, "fail-on": "sometimes",
+			}})
+			if prep := res.step(t, "prep"); prep.exit == 0 {
+				t.Fatalf("prep passed a bad fail-on:\n%s", res.log)
+			}
+			for _, pin := range tt.want {
+				if !slices.Contains(res.masks, pin) {
+					t.Errorf("%q not masked; masks: %q", pin, res.masks)
+				}
+			}
+		})
+	}
+}
+
 // TestAction runs the action as a workflow would, against Debian's
 // docker-registry and a SoftHSM2 token: built from this checkout, then
 // from its cache, then downloaded as a "release binary".

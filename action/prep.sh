@@ -13,20 +13,29 @@ set -euo pipefail
 
 # Masking comes first, before any message could quote an input. A PIN in
 # the key URI should not be there (use pin-source or SIGNET_PKCS11_PIN),
-# but if it is, it is masked both as written and percent-decoded.
+# but if it is, it is masked both as written and percent-decoded. signet
+# reads a query value up to the next '&' only, so ';', '?' and quotes can be
+# part of the PIN: each pin-value is masked up to the next '&', and also up
+# to the first ';', '?' or '&' (what a reader splitting on those would
+# print). Masking a string that is not a PIN hides nothing that matters;
+# masking too short a string would print the PIN's tail.
+mask_pin() {
+  local raw=$1 decoded
+  [ -n "$raw" ] || return 0
+  mask_value "$raw"
+  # Only %XX is decoded: a backslash in the PIN stays a backslash.
+  decoded=${raw//\\/\\\\}
+  decoded=${decoded//%/\\x}
+  mask_value "$(printf '%b' "$decoded")"
+}
 if [ -n "${KEY:-}" ]; then
-  attrs=${KEY#*:}
-  attrs=${attrs//\?/&}
-  attrs=${attrs//;/&}
-  IFS='&' read -r -a parts <<<"$attrs"
-  for part in "${parts[@]}"; do
-    case "$part" in
-      [Pp][Ii][Nn]-[Vv][Aa][Ll][Uu][Ee]=*)
-        raw=${part#*=}
-        mask_value "$raw"
-        mask_value "$(printf '%b' "${raw//%/\\x}")"
-        ;;
-    esac
+  rest=$KEY
+  pin_re='[Pp][Ii][Nn]-[Vv][Aa][Ll][Uu][Ee]=([^&]*)(.*)'
+  while [[ $rest =~ $pin_re ]]; do
+    value=${BASH_REMATCH[1]}
+    rest=${BASH_REMATCH[2]}
+    mask_pin "$value"
+    mask_pin "${value%%[;?]*}"
   done
 fi
 for var in SIGNET_PKCS11_PIN SIGNET_KEY_PASSWORD COSIGN_PASSWORD; do
