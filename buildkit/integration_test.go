@@ -449,7 +449,7 @@ signing:
 		stdout, stderr, code := signet(t, "build", "--addr", e.bk.Addr, "--progress", "plain", "--policy", policyFile,
 			"--tag", e.reg.Host+"/denied/app:v1", dir)
 		if code != 1 || !strings.Contains(stderr, "may not sign "+e.reg.Host+"/denied/app") {
-			t.Errorf("signet build into a repository the policy forbids: exit %d; want 1 and the frontend's refusal\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			t.Errorf("signet build into a repository the policy forbids: exit %d; want 1 and a refusal before the build\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}
 		if strings.Contains(stdout, "pushed") {
 			t.Errorf("the forbidden build was pushed:\n%s", stdout)

@@ -59,9 +59,10 @@ its formats and attestations are used, and its key unless --key or
 SIGNET_KEY names another (a warning says so). Explicit --format and
 --attest win too, with a warning.
 
---policy FILE checks the signing against a signing policy twice: in the
-frontend, before anything is built (the file is handed over as the build
-context "signet-policy"), and here, with the real key, before signing.
+--policy FILE checks the signing against a signing policy before anything
+is built: here, with the key that will sign, for the repository of every
+--tag; and in the frontend too when the Dockerfile declares an intent (the
+file is handed over as the build context "signet-policy").
 
 BuildKit pulls and pushes with the credentials of the docker config
 ($DOCKER_CONFIG, else ~/.docker/config.json, credential helpers included),
@@ -175,7 +176,7 @@ func runBuild(cmd *cobra.Command, g *globals, f *buildFlags, contextDir string) 
 	defer f.closeKeys()
 	rk := newRequestKeys(&f.runFlags, true)
 	planned := f.buildSettings(ctx, g, cmd, rk, local)
-	if err := f.checkSigning(ctx, g, reg, planned); err != nil {
+	if err := f.checkSigning(ctx, g, reg, planned, tags); err != nil {
 		return err
 	}
 
@@ -242,9 +243,12 @@ func (f *buildFlags) buildSettings(ctx context.Context, g *globals, cmd *cobra.C
 
 // checkSigning refuses, before anything is built, what would refuse to
 // sign: the signing flags, a key that does not open (it is opened now and
-// kept for the signing) and formats or attestations that cannot be made
-// with it (notation without a certificate chain, a missing predicate file).
-func (f *buildFlags) checkSigning(ctx context.Context, g *globals, reg *registry.Client, s batch.Settings) error {
+// kept for the signing), formats or attestations that cannot be made with
+// it (notation without a certificate chain, a missing predicate file), and
+// signing the --policy forbids in the repository of any of tags. The
+// frontend checks the policy only for a Dockerfile that declares an intent,
+// and with the key the intent names rather than the one that signs.
+func (f *buildFlags) checkSigning(ctx context.Context, g *globals, reg *registry.Client, s batch.Settings, tags []name.Tag) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -270,6 +274,20 @@ func (f *buildFlags) checkSigning(ctx context.Context, g *globals, reg *registry
 	}
 	if _, err := set.forItem(key, formats, attest); err != nil {
 		return usageErr("%w; nothing was built", err)
+	}
+	pol, err := f.signingPolicy(ctx, g)
+	if err != nil || pol == nil {
+		return err
+	}
+	// Every manifest the build pushes lives in a --tag's repository and is
+	// signed with these settings: these are the requests run would ask the
+	// policy about after the push, which it then leaves alone.
+	reqs := make([]policy.SigningRequest, len(tags))
+	for i, t := range tags {
+		reqs[i] = policy.SigningRequest{Key: key.Ref(), Public: key.Public(), Repo: t.Context().String(), Formats: formats, Source: "--tag " + t.String()}
+	}
+	if err := f.askPolicy(pol, reqs); err != nil {
+		return usageErr("signing policy %s refuses the build's signing; nothing was built:\n%w", f.policy, err)
 	}
 	return nil
 }

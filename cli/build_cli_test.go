@@ -17,7 +17,9 @@ import (
 	"github.com/signet-project/signet/attest"
 	"github.com/signet-project/signet/buildkit"
 	"github.com/signet-project/signet/buildkit/frontendimage"
+	"github.com/signet-project/signet/hsm"
 	"github.com/signet-project/signet/internal/testenv"
+	"github.com/signet-project/signet/policy"
 )
 
 // TestBuildSessionFlagsUsage: bad --secret and --ssh values are refused
@@ -48,10 +50,11 @@ func TestBuildSessionFlagsUsage(t *testing.T) {
 	}
 }
 
-// TestBuildChecksBeforeBuilding: signet build refuses bad signing flags and
-// a key it cannot open before buildkitd builds anything. Found after the
-// push, they exit 1 ("nothing attempted") while an unsigned image is
-// already in the registry.
+// TestBuildChecksBeforeBuilding: signet build refuses bad signing flags, a
+// key it cannot open and signing its --policy forbids before buildkitd
+// builds anything. Found after the push, they exit 1 ("nothing attempted")
+// while an unsigned image is already in the registry. The Dockerfile has no
+// `# signet:` lines, so no frontend checks the policy for signet.
 func TestBuildChecksBeforeBuilding(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts buildkitd")
@@ -59,6 +62,23 @@ func TestBuildChecksBeforeBuilding(t *testing.T) {
 	reg, bk := buildEnv(t)
 	key := newKey(t, t.TempDir(), "release.key")
 	ctxDir := buildContext(t, "")
+	pub, err := hsm.LoadPublicKey(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fingerprint, err := policy.KeyFingerprint(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every subtest pushes to reg.Host/team/…: the key may sign there in
+	// cosign only, or only somewhere else.
+	signingPolicy := func(key, scope string) string {
+		return writeFile(t, "policy.yaml", "apiVersion: signet.dev/v1\nkind: SigningPolicy\nsigning:\n  - key: \""+key+
+			"\"\n    scopes: [\""+reg.Host+"/"+scope+"\"]\n    formats: [cosign]\n")
+	}
+	teamOnly := signingPolicy("file:"+key, "team/*")
+	elsewhere := signingPolicy("file:"+key, "elsewhere/*")
+	byFingerprint := signingPolicy(fingerprint, "team/*")
 
 	for _, tt := range []struct {
 		name string
@@ -72,6 +92,11 @@ func TestBuildChecksBeforeBuilding(t *testing.T) {
 		{"notation without a certificate chain", []string{"--key", key, "--format", "notation"}, "certificate chain"},
 		{"missing key", []string{"--key", "/nonexistent/k.pem"}, "/nonexistent/k.pem"},
 		{"no key at all", nil, "no signing key"},
+		{"policy forbids the repository", []string{"--key", key, "--policy", elsewhere}, "may not sign " + reg.Host + "/team/policy-forbids-the-repository"},
+		{"policy forbids the format", []string{"--key", key, "--policy", teamOnly, "--format", "sigstore-bundle"}, "in sigstore-bundle"},
+		{"policy allows", []string{"--key", key, "--policy", teamOnly}, ""},
+		// The policy is asked with the key itself, not only its reference.
+		{"policy names the key by fingerprint", []string{"--key", key, "--policy", byFingerprint}, ""},
 		// The same build with good flags is pushed: the refusals above
 		// are signet's, not a buildkitd that cannot build.
 		{"good flags", []string{"--key", key}, ""},
@@ -88,6 +113,9 @@ func TestBuildChecksBeforeBuilding(t *testing.T) {
 			if tt.want == "" {
 				if code != 0 || headErr != nil {
 					t.Fatalf("signet build: exit %d, %s not pushed (%v)\nstdout:\n%s\nstderr:\n%s", code, ref, headErr, stdout, stderr)
+				}
+				if !verifies(t, key, ref) {
+					t.Errorf("%s was pushed but does not verify with the key\nstdout:\n%s", ref, stdout)
 				}
 				return
 			}

@@ -67,6 +67,9 @@ type runFlags struct {
 	opened map[string]hsm.Key
 	// signing is the --policy file once loaded (signingPolicy).
 	signing *policy.Policy
+	// allowed are the signing requests the policy has allowed this run,
+	// by allowedKey (see askPolicy).
+	allowed map[string]bool
 }
 
 func (f *runFlags) register(cmd *cobra.Command, workers int) {
@@ -355,10 +358,39 @@ func (f *runFlags) checkSigningPolicy(ctx context.Context, g *globals, plan *bat
 		reqs = append(reqs, policy.SigningRequest{Key: k.Ref(), Public: k.Public(), Repo: it.Repo.String(),
 			Formats: f.formatsOf(it), Source: it.Source})
 	}
-	if err := pol.CheckSigningPlan(reqs); err != nil {
+	if err := f.askPolicy(pol, reqs); err != nil {
 		return usageErr("signing policy %s refuses the plan; nothing was signed:\n%w", f.policy, err)
 	}
 	return nil
+}
+
+// askPolicy holds reqs to the signing policy, asking about each request
+// once a run: signet build asks before it builds, and the run after the
+// push then asks only about what the frontend's sign request changed.
+func (f *runFlags) askPolicy(pol *policy.Policy, reqs []policy.SigningRequest) error {
+	if len(f.allowed) > 0 {
+		reqs = slices.DeleteFunc(reqs, func(r policy.SigningRequest) bool { return f.allowed[allowedKey(r)] })
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	if err := pol.CheckSigningPlan(reqs); err != nil {
+		return err
+	}
+	if f.allowed == nil {
+		f.allowed = map[string]bool{}
+	}
+	for _, r := range reqs {
+		f.allowed[allowedKey(r)] = true
+	}
+	return nil
+}
+
+// allowedKey is what the policy's answer to r depends on: the key (a
+// reference names one key a run, since openKey opens each once), the
+// repository and the formats. Source only locates r in messages.
+func allowedKey(r policy.SigningRequest) string {
+	return r.Key + "\x00" + r.Repo + "\x00" + strings.Join(r.Formats, ",")
 }
 
 func (f *runFlags) keyOf(it batch.Item, defaultKey string) string {
