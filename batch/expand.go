@@ -94,16 +94,7 @@ func (c *Catalog) Targets(ctx context.Context, l Lister, workers int, opts ...na
 // signing an index without its children leaves podman unable to verify the
 // platform it pulls.
 func (c *Catalog) merge(e Entry) (Settings, bool) {
-	s := c.Defaults.Settings
-	if e.Key != "" {
-		s.Key = e.Key
-	}
-	if len(e.Formats) > 0 {
-		s.Formats = e.Formats
-	}
-	if e.Attest != nil { // "attest: []" is an entry's way to ask for none
-		s.Attest = e.Attest
-	}
+	s := Effective(&e.Settings, c.Defaults.Settings)
 	recursive := true
 	if c.Defaults.Recursive != nil {
 		recursive = *c.Defaults.Recursive

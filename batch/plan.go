@@ -37,11 +37,33 @@ type Target struct {
 
 // Settings are what a catalog entry may override per image. Empty values
 // leave the run's own, except Attest: nil does, an empty list asks for no
-// attestation ("attest: []").
+// attestation ("attest: []"). Effective applies this rule.
 type Settings struct {
 	Key     string   `json:"key,omitempty" yaml:"key,omitempty"`
 	Formats []string `json:"formats,omitempty" yaml:"formats,omitempty"`
 	Attest  []string `json:"attest,omitempty" yaml:"attest,omitempty"`
+}
+
+// Effective returns the settings s stands for once defaults (a catalog's,
+// or a run's) fill what it leaves empty: a Key, Formats, or an Attest that
+// is nil; an empty Attest stays empty. A nil s is the defaults. Catalog
+// entries, the planner and the signing all go by this one rule, so that
+// an image is planned, checked and signed with the same settings.
+func Effective(s *Settings, defaults Settings) Settings {
+	e := defaults
+	if s == nil {
+		return e
+	}
+	if s.Key != "" {
+		e.Key = s.Key
+	}
+	if len(s.Formats) > 0 {
+		e.Formats = s.Formats
+	}
+	if s.Attest != nil { // empty, not nil: none, whatever the defaults'
+		e.Attest = s.Attest
+	}
+	return e
 }
 
 // Item is one manifest the plan will sign: its subject, and where it came
@@ -63,6 +85,20 @@ type Item struct {
 	// tens of thousands of manifests are the run's largest structure). Nil
 	// means none.
 	*Settings
+}
+
+// SignedWith returns the settings it is signed with in a run whose own
+// settings are defaults: its target's, filled in by Effective. BuildKit's
+// attestation manifests get no attestations whatever the target asks: they
+// are signed like any manifest, but an attestation is a statement about an
+// image, and an attestation manifest has no provenance of its own to sign
+// (attest.ErrAttestationManifest).
+func (it *Item) SignedWith(defaults Settings) Settings {
+	e := Effective(it.Settings, defaults)
+	if it.AttestationManifest {
+		e.Attest = nil
+	}
+	return e
 }
 
 // Failure is a target the planner could not turn into items.
@@ -230,22 +266,12 @@ func (p *Planner) absorb(items []Item, first int, others []int, it Item) bool {
 	return false
 }
 
-// effective fills what s leaves empty from the run's defaults.
+// effective fills what s leaves empty from the run's defaults. It keeps
+// the attestations of BuildKit's attestation manifests, which
+// Item.SignedWith drops: items merge here per manifest and key, and their
+// settings are what their targets asked for, whatever the manifest is.
 func (p *Planner) effective(s *Settings) Settings {
-	e := p.defaults
-	if s == nil {
-		return e
-	}
-	if s.Key != "" {
-		e.Key = s.Key
-	}
-	if len(s.Formats) > 0 {
-		e.Formats = s.Formats
-	}
-	if s.Attest != nil { // empty, not nil: none, whatever the run's
-		e.Attest = s.Attest
-	}
-	return e
+	return Effective(s, p.defaults)
 }
 
 // union returns a followed by the elements of b it lacks; a itself when

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"crypto"
 	"errors"
@@ -252,27 +251,20 @@ func (f *buildFlags) checkSigning(ctx context.Context, g *globals, reg *registry
 	if err := f.validate(); err != nil {
 		return err
 	}
-	operator, _ := f.operatorKey()
-	ref := cmp.Or(s.Key, operator)
-	if ref == "" {
+	// What the images will be signed with, as run fills it in.
+	signed := batch.Effective(&s, f.defaults())
+	if signed.Key == "" {
 		return usageErr("no signing key: pass --key KEYREF, set SIGNET_KEY, or name one in the Dockerfile (# signet:key=); nothing was built")
 	}
-	key, err := f.openKey(ctx, g, ref)
+	key, err := f.openKey(ctx, g, signed.Key)
 	if err != nil {
 		return err
-	}
-	formats, attest := s.Formats, s.Attest
-	if len(formats) == 0 {
-		formats = f.formats
-	}
-	if attest == nil {
-		attest = f.attest
 	}
 	set, err := newFormatSet(reg, cosign.NewStore(reg), &f.runFlags)
 	if err != nil {
 		return err
 	}
-	if _, err := set.forItem(key, formats, attest); err != nil {
+	if _, err := set.forItem(key, signed.Formats, signed.Attest); err != nil {
 		return usageErr("%w; nothing was built", err)
 	}
 	pol, err := f.signingPolicy(ctx, g)
@@ -284,7 +276,7 @@ func (f *buildFlags) checkSigning(ctx context.Context, g *globals, reg *registry
 	// policy about after the push, which it then leaves alone.
 	reqs := make([]policy.SigningRequest, len(tags))
 	for i, t := range tags {
-		reqs[i] = policy.SigningRequest{Key: key.Ref(), Public: key.Public(), Repo: t.Context().String(), Formats: formats, Source: "--tag " + t.String()}
+		reqs[i] = policy.SigningRequest{Key: key.Ref(), Public: key.Public(), Repo: t.Context().String(), Formats: signed.Formats, Source: "--tag " + t.String()}
 	}
 	if err := f.askPolicy(pol, reqs); err != nil {
 		return usageErr("signing policy %s refuses the build's signing; nothing was built:\n%w", f.policy, err)
@@ -455,13 +447,13 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 		return err
 	}
 	defer f.closeKeys()
-	operator, _ := f.operatorKey()
-	if operator != "" {
-		// It signs whatever the requests name, so it is opened first, as
-		// signet sign opens its key: a wrong PIN or a missing file is a
-		// configuration error found before the registry is walked, with
-		// one login.
-		if _, err := f.openKey(ctx, g, operator); err != nil {
+	defaults := f.defaults()
+	if defaults.Key != "" {
+		// The operator's key signs whatever the requests name, so it is
+		// opened first, as signet sign opens its key: a wrong PIN or a
+		// missing file is a configuration error found before the registry
+		// is walked, with one login.
+		if _, err := f.openKey(ctx, g, defaults.Key); err != nil {
 			return err
 		}
 	}
@@ -479,10 +471,10 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 	// opened: the policy must refuse a key a request names before signet
 	// loads its module or logs in to its token with the host's PIN.
 	type decision struct {
-		pi       pendingImage
-		settings batch.Settings
-		key      string
-		formats  []string
+		pi pendingImage
+		// settings are the image's target settings; signed fills them
+		// in with the run's defaults.
+		settings, signed batch.Settings
 	}
 	keys := newRequestKeys(f, false)
 	var decided []decision
@@ -492,20 +484,16 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 			continue
 		}
 		settings := keys.settingsFor(ctx, g, cmd, f, pi.img.Request)
-		key := cmp.Or(settings.Key, operator)
-		if key == "" {
+		signed := batch.Effective(&settings, defaults)
+		if signed.Key == "" {
 			failures = append(failures, batch.Failure{Ref: pi.ref, Source: entry.Source,
 				Error: "the sign request names no key: pass --key KEYREF or set SIGNET_KEY"})
 			continue
 		}
-		formats := settings.Formats
-		if len(formats) == 0 {
-			formats = f.formats
-		}
 		if settings.Key != "" && pol != nil {
-			asked = append(asked, policy.SigningRequest{Key: key, Repo: pi.ref, Formats: formats, Source: entry.Source})
+			asked = append(asked, policy.SigningRequest{Key: signed.Key, Repo: pi.ref, Formats: signed.Formats, Source: entry.Source})
 		}
-		decided = append(decided, decision{pi, settings, key, formats})
+		decided = append(decided, decision{pi, settings, signed})
 	}
 	if len(asked) > 0 {
 		// By reference alone (no public key): a rule naming a key by
@@ -523,24 +511,25 @@ func runPending(cmd *cobra.Command, g *globals, f *runFlags, where string) error
 	broken := map[string]error{}
 	var targets []batch.Target
 	for _, d := range decided {
-		checker, err := checkers[d.key], broken[d.key]
+		key := d.signed.Key
+		checker, err := checkers[key], broken[key]
 		if checker == nil && err == nil {
 			var k hsm.Key
-			if k, err = f.openKey(ctx, g, d.key); err == nil {
+			if k, err = f.openKey(ctx, g, key); err == nil {
 				checker, err = pending.NewChecker(reg, k.Public())
 			}
-			if err != nil && (d.key == operator || credentialErr(err)) {
+			if err != nil && (key == defaults.Key || credentialErr(err)) {
 				// The host's configuration, not the request, is wrong.
 				return err
 			}
-			checkers[d.key], broken[d.key] = checker, err
+			checkers[key], broken[key] = checker, err
 		}
 		if err != nil {
 			failures = append(failures, batch.Failure{Ref: d.pi.ref, Source: entry.Source,
-				Error: fmt.Sprintf("opening the key the sign request names, %s: %v", displayKey(d.key), err)})
+				Error: fmt.Sprintf("opening the key the sign request names, %s: %v", displayKey(key), err)})
 			continue
 		}
-		gaps, err := checker.Missing(ctx, d.pi.img, d.formats, d.settings.Attest)
+		gaps, err := checker.Missing(ctx, d.pi.img, d.signed.Formats, d.signed.Attest)
 		if err != nil {
 			failures = append(failures, batch.Failure{Ref: d.pi.ref, Source: entry.Source, Error: err.Error()})
 			continue

@@ -148,14 +148,12 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	if err != nil {
 		return err
 	}
-	defaultKey, _ := f.operatorKey()
+	defaults := f.defaults()
 
 	// Planned for signing: a manifest two catalog entries reach with two
 	// keys is signed with both, and with one key in every format either
 	// entry asks for.
-	plan, err := batch.NewPlanner(reg, f.workers).
-		Signing(batch.Settings{Key: defaultKey, Formats: f.formats, Attest: f.attest}).
-		Plan(ctx, targets)
+	plan, err := batch.NewPlanner(reg, f.workers).Signing(defaults).Plan(ctx, targets)
 	if err != nil {
 		return err
 	}
@@ -168,7 +166,7 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 		report.Shard = shard.String()
 	}
 	if f.dryRun {
-		printPlan(g.stdout, plan, defaultKey, f)
+		printPlan(g.stdout, plan, defaults)
 		// A dry run is the pre-flight of the real one: a target it cannot
 		// resolve fails the same way, with the same annotations and exit 2.
 		outErr := f.publish(g, report)
@@ -182,18 +180,18 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	// Open every key the plan needs before anything is signed, one after
 	// another: a wrong PIN then fails the run at once, with one login
 	// attempt per token, instead of once per worker.
-	keys, err := f.openKeys(ctx, g, plan, defaultKey)
+	keys, err := f.openKeys(ctx, g, plan, defaults)
 	if err != nil {
 		return err
 	}
-	if defaultKey != "" {
-		if k := keys[defaultKey]; k != nil {
+	if defaults.Key != "" {
+		if k := keys[defaults.Key]; k != nil {
 			report.Key = k.Ref()
 		}
 	}
 	widenForHSM(keys)
 
-	if err := f.checkSigningPolicy(ctx, g, plan, keys, defaultKey); err != nil {
+	if err := f.checkSigningPolicy(ctx, g, plan, keys, defaults); err != nil {
 		return err
 	}
 
@@ -219,7 +217,7 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	// Only attestations need to know which index lists each image; a plan
 	// of tens of thousands of manifests should not pay for it otherwise.
 	for _, it := range plan.Items {
-		if len(f.attestOf(it)) > 0 {
+		if len(it.SignedWith(defaults).Attest) > 0 {
 			noteParents(formats.attest.src, plan.Items)
 			break
 		}
@@ -230,13 +228,13 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	// signed, not fail every item one by one.
 	combos := map[string]bool{}
 	for _, it := range plan.Items {
-		k := f.keyOf(it, defaultKey)
-		id := k + "\x00" + strings.Join(f.formatsOf(it), ",") + "\x00" + strings.Join(f.attestOf(it), ",")
+		s := it.SignedWith(defaults)
+		id := s.Key + "\x00" + strings.Join(s.Formats, ",") + "\x00" + strings.Join(s.Attest, ",")
 		if combos[id] {
 			continue
 		}
 		combos[id] = true
-		if _, err := formats.forItem(keys[k], f.formatsOf(it), f.attestOf(it)); err != nil {
+		if _, err := formats.forItem(keys[s.Key], s.Formats, s.Attest); err != nil {
 			return usageErr("%s (%s): %w; nothing was signed", it.Ref, it.Source, err)
 		}
 	}
@@ -250,7 +248,8 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 	progress := batch.NewProgress(g.stderr, g.log, isTerminal(g.stderr) && os.Getenv("GITHUB_ACTIONS") != "true")
 	total := 0
 	for _, it := range plan.Items {
-		total += len(f.formatsOf(it)) + len(f.attestOf(it))
+		s := it.SignedWith(defaults)
+		total += len(s.Formats) + len(s.Attest)
 	}
 	progress.Start(total)
 	// Outcomes arrive from every worker at once, and stdout may be any
@@ -262,15 +261,16 @@ func (f *runFlags) run(ctx context.Context, g *globals, targets []batch.Target, 
 		Grace:   f.grace,
 		Discard: true, // the report, journal and progress see every outcome
 		Formats: func(it batch.Item) ([]batch.Format, error) {
-			return formats.forItem(keys[f.keyOf(it, defaultKey)], f.formatsOf(it), f.attestOf(it))
+			s := it.SignedWith(defaults)
+			return formats.forItem(keys[s.Key], s.Formats, s.Attest)
 		},
 		Done: func(it batch.Item, format string) bool {
-			return journal != nil && journal.Done(batch.JournalSubject(it), format, keys[f.keyOf(it, defaultKey)].Ref())
+			return journal != nil && journal.Done(batch.JournalSubject(it), format, keys[it.SignedWith(defaults).Key].Ref())
 		},
 		OnOutcome: func(o batch.Outcome) error {
 			var jerr error
 			if journal != nil {
-				if jerr = journal.RecordOutcome(o, keys[f.keyOf(o.Item, defaultKey)].Ref()); jerr != nil {
+				if jerr = journal.RecordOutcome(o, keys[o.Item.SignedWith(defaults).Key].Ref()); jerr != nil {
 					o.Err = fmt.Errorf("signed, but writing the journal failed: %w", jerr)
 				}
 			}
@@ -347,16 +347,17 @@ func (f *runFlags) publish(g *globals, r *batch.Report) error {
 // one refused item stops the run before the first signature, listing every
 // refusal. It is the run's one check with the keys themselves, so rules
 // naming keys by fingerprint apply.
-func (f *runFlags) checkSigningPolicy(ctx context.Context, g *globals, plan *batch.Plan, keys map[string]hsm.Key, defaultKey string) error {
+func (f *runFlags) checkSigningPolicy(ctx context.Context, g *globals, plan *batch.Plan, keys map[string]hsm.Key, defaults batch.Settings) error {
 	pol, err := f.signingPolicy(ctx, g)
 	if err != nil || pol == nil {
 		return err
 	}
 	reqs := make([]policy.SigningRequest, 0, len(plan.Items))
 	for _, it := range plan.Items {
-		k := keys[f.keyOf(it, defaultKey)]
+		s := it.SignedWith(defaults)
+		k := keys[s.Key]
 		reqs = append(reqs, policy.SigningRequest{Key: k.Ref(), Public: k.Public(), Repo: it.Repo.String(),
-			Formats: f.formatsOf(it), Source: it.Source})
+			Formats: s.Formats, Source: it.Source})
 	}
 	if err := f.askPolicy(pol, reqs); err != nil {
 		return usageErr("signing policy %s refuses the plan; nothing was signed:\n%w", f.policy, err)
@@ -393,38 +394,20 @@ func allowedKey(r policy.SigningRequest) string {
 	return r.Key + "\x00" + r.Repo + "\x00" + strings.Join(r.Formats, ",")
 }
 
-func (f *runFlags) keyOf(it batch.Item, defaultKey string) string {
-	if it.Settings != nil && it.Key != "" {
-		return it.Key
-	}
-	return defaultKey
-}
-
-func (f *runFlags) formatsOf(it batch.Item) []string {
-	if it.Settings != nil && len(it.Formats) > 0 {
-		return it.Formats
-	}
-	return f.formats
-}
-
-// attestOf returns the attestations to sign for it. BuildKit's attestation
-// manifests get none: they are statements about images, not images.
-func (f *runFlags) attestOf(it batch.Item) []string {
-	if it.AttestationManifest {
-		return nil
-	}
-	if it.Settings != nil && it.Attest != nil { // empty: the entry asked for none
-		return it.Attest
-	}
-	return f.attest
+// defaults are the run's own settings: the operator's key (--key, else
+// SIGNET_KEY), --format and --attest. They fill what a target's settings
+// leave empty (batch.Effective).
+func (f *runFlags) defaults() batch.Settings {
+	key, _ := f.operatorKey()
+	return batch.Settings{Key: key, Formats: f.formats, Attest: f.attest}
 }
 
 // openKeys opens every key the plan names (see openKey), or fails on the
 // first that does not open.
-func (f *runFlags) openKeys(ctx context.Context, g *globals, plan *batch.Plan, defaultKey string) (map[string]hsm.Key, error) {
+func (f *runFlags) openKeys(ctx context.Context, g *globals, plan *batch.Plan, defaults batch.Settings) (map[string]hsm.Key, error) {
 	keys := map[string]hsm.Key{}
 	for _, it := range plan.Items {
-		ref := f.keyOf(it, defaultKey)
+		ref := it.SignedWith(defaults).Key
 		if ref == "" {
 			return nil, usageErr("no signing key for %s (%s): pass --key KEYREF, set SIGNET_KEY, or give the catalog entry a key", it.Ref, it.Source)
 		}
@@ -653,7 +636,7 @@ func createTemp(path string) (*os.File, error) {
 	return nil, fmt.Errorf("no unused temporary name in %s", dir)
 }
 
-func printPlan(w io.Writer, plan *batch.Plan, defaultKey string, f *runFlags) {
+func printPlan(w io.Writer, plan *batch.Plan, defaults batch.Settings) {
 	for _, it := range plan.Items {
 		kind := "manifest"
 		if it.Index {
@@ -663,7 +646,8 @@ func printPlan(w io.Writer, plan *batch.Plan, defaultKey string, f *runFlags) {
 		if it.Platform != "" {
 			line += " " + it.Platform
 		}
-		line += "  [" + strings.Join(append(f.formatsOf(it), f.attestOf(it)...), ",") + "]"
+		s := it.SignedWith(defaults)
+		line += "  [" + strings.Join(slices.Concat(s.Formats, s.Attest), ",") + "]"
 		fmt.Fprintln(w, line)
 	}
 	printFailures(w, plan.Failures)
