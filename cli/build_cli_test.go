@@ -17,9 +17,7 @@ import (
 	"github.com/signet-project/signet/attest"
 	"github.com/signet-project/signet/buildkit"
 	"github.com/signet-project/signet/buildkit/frontendimage"
-	"github.com/signet-project/signet/hsm"
 	"github.com/signet-project/signet/internal/testenv"
-	"github.com/signet-project/signet/policy"
 )
 
 // TestBuildSessionFlagsUsage: bad --secret and --ssh values are refused
@@ -62,14 +60,6 @@ func TestBuildChecksBeforeBuilding(t *testing.T) {
 	reg, bk := buildEnv(t)
 	key := newKey(t, t.TempDir(), "release.key")
 	ctxDir := buildContext(t, "")
-	pub, err := hsm.LoadPublicKey(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fingerprint, err := policy.KeyFingerprint(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Every subtest pushes to reg.Host/team/…: the key may sign there in
 	// cosign only, or only somewhere else.
 	signingPolicy := func(key, scope string) string {
@@ -78,7 +68,7 @@ func TestBuildChecksBeforeBuilding(t *testing.T) {
 	}
 	teamOnly := signingPolicy("file:"+key, "team/*")
 	elsewhere := signingPolicy("file:"+key, "elsewhere/*")
-	byFingerprint := signingPolicy(fingerprint, "team/*")
+	byFingerprint := signingPolicy(fingerprint(t, key), "team/*")
 
 	for _, tt := range []struct {
 		name string

@@ -82,6 +82,21 @@ func newKey(t *testing.T, dir, base string) string {
 	return p
 }
 
+// fingerprint returns the sha256: fingerprint of keyRef's public key, as
+// signing policies and sign requests name keys.
+func fingerprint(t *testing.T, keyRef string) string {
+	t.Helper()
+	pub, err := hsm.LoadPublicKey(context.Background(), keyRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := policy.KeyFingerprint(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fp
+}
+
 // verifies reports whether signet verify accepts ref's signatures with key.
 func verifies(t *testing.T, key, ref string) bool {
 	t.Helper()
@@ -142,14 +157,7 @@ func TestPendingOperatorKey(t *testing.T) {
 	}
 
 	t.Run("request names the operator's key by fingerprint", func(t *testing.T) {
-		pub, err := hsm.LoadPublicKey(context.Background(), opKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fp, err := policy.KeyFingerprint(pub)
-		if err != nil {
-			t.Fatal(err)
-		}
+		fp := fingerprint(t, opKey)
 		repo := reg.Host + "/team/fingerprint"
 		r, _ := name.ParseReference(repo+":v1", name.Insecure)
 		pushRequest(t, r, &buildkit.SignRequest{Formats: []string{"cosign"}, Key: fp})
