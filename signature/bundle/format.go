@@ -17,6 +17,7 @@ import (
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/certs"
 	"github.com/signet-project/signet/signature/referrer"
+	"github.com/signet-project/signet/signature/verdict"
 )
 
 // Name is the format's name in results, reports and --format.
@@ -411,7 +412,8 @@ type Verified struct {
 // with the key its bundle names, or a blob that is not what its digest
 // names), untrusted-certificate, untrusted-key, malformed (a referrer that
 // is gone or over the size limit among them), and unsigned when there are
-// no signature bundles. It names the referrers that could not be read.
+// no signature bundles. It names the referrers that could not be read, and
+// says when only the first MaxBundles referrers were examined.
 //
 // A referrer that could not be read because the registry failed (an
 // error, or access refused) is skipped too, as a later one may pass; but
@@ -423,18 +425,11 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 	if err != nil {
 		return nil, err
 	}
-	if len(ds) > MaxBundles {
-		ds = ds[:MaxBundles]
-	}
-	var (
-		best       error
-		bestReason = signature.ReasonUnsigned
-		bestRank   = 0
-		bestAt     = -1
-		faults     []readFault
-		failures   []error
-	)
-	for i, d := range ds {
+	t := verdict.Tally{Subject: s, Format: Name, Noun: "referrer", Classify: classify,
+		Checking: fmt.Sprintf("sigstore bundles of %s", s.Name()),
+		Unsigned: errors.New("no sigstore bundle signature"),
+		Listed:   len(ds), Examined: min(len(ds), MaxBundles)}
+	for i, d := range ds[:t.Examined] {
 		b, err := v.st.fetch(ctx, s, d)
 		var res *Verified
 		switch {
@@ -446,55 +441,21 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 		case ctx.Err() != nil:
 			return nil, err
 		case registry.IsContentFault(err):
-			faults = append(faults, readFault{at: i, err: err})
+			t.Fault(i, err)
 			if !errors.Is(err, ErrTampered) {
 				err = fmt.Errorf("%w: %w", errUnreadable, err)
 			}
 		default:
-			failures = append(failures, err)
+			t.Unread(err)
 			continue
 		}
 		if err == nil {
 			res.Manifest = d.Digest
 			return res, nil
 		}
-		if reason, rank := classify(err); rank > bestRank {
-			best, bestReason, bestRank, bestAt = fmt.Errorf("bundle %s: %w", d.Digest, err), reason, rank, i
-		}
+		t.Reject(i, fmt.Errorf("bundle %s: %w", d.Digest, err))
 	}
-	var others []string // unreadable referrers best does not already name
-	for _, f := range faults {
-		if f.at != bestAt {
-			others = append(others, f.err.Error())
-		}
-	}
-	if len(failures) > 0 {
-		err := fmt.Errorf("checking sigstore bundles of %s: could not read %d of its %d referrers: %w",
-			s.Name(), len(failures)+len(faults), len(ds), registry.JoinErrors(failures))
-		if len(others) > 0 {
-			err = fmt.Errorf("%w; %s", err, strings.Join(others, "; "))
-		}
-		if best != nil {
-			// %v, not %w: the verdict on the others must not make this
-			// error pass for one.
-			err = fmt.Errorf("%w; of the other referrers none verifies: %v", err, best)
-		}
-		return nil, err
-	}
-	if best == nil {
-		best = errors.New("no sigstore bundle signature")
-	}
-	if len(others) > 0 {
-		best = fmt.Errorf("%w; could not read %d other referrer(s): %s", best, len(others), strings.Join(others, "; "))
-	}
-	return nil, &signature.VerifyError{Subject: s, Format: Name, Reason: bestReason, Err: best}
-}
-
-// readFault is a referrer that could not be read through its own fault
-// (registry.IsContentFault); at is its place in the listing.
-type readFault struct {
-	at  int
-	err error
+	return nil, t.Err()
 }
 
 func (v *Verifier) verifyBundle(b []byte, s signature.Subject) (*Verified, error) {

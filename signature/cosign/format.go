@@ -8,13 +8,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
+	"github.com/signet-project/signet/signature/verdict"
 )
 
 // Format signs subjects in cosign's .sig format with one key.
@@ -84,13 +84,10 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*SimpleSign
 	// to another manifest beats a tampered one, which beats a foreign key.
 	// A layer whose payload cannot be read is skipped, as cosign does: it
 	// must not hide a valid layer after it.
-	var (
-		best       error
-		bestReason signature.Reason
-		bestRank   = -1
-		bestAt     = -1
-		unread     []readFailure
-	)
+	t := verdict.Tally{Subject: s, Format: "cosign", Noun: "layer", Classify: classify,
+		Checking: fmt.Sprintf("%s in %s", tag, s.Repo),
+		Unsigned: fmt.Errorf("%s holds no simple-signing layer", tag),
+		Listed:   len(att.Layers), Examined: len(att.Layers)}
 	for i := range att.Layers {
 		l := &att.Layers[i]
 		if l.MediaType != SimpleSigningMediaType {
@@ -112,62 +109,19 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*SimpleSign
 		case ctx.Err() != nil:
 			return nil, err
 		case !registry.IsContentFault(err):
-			unread = append(unread, readFailure{at: i, err: err})
+			t.Unread(err)
 			continue
 		default:
-			unread = append(unread, readFailure{at: i, err: err, fault: true})
+			t.Fault(i, err)
 			cause := errMalformed
 			if errors.Is(err, registry.ErrDigestMismatch) {
 				cause = errTampered
 			}
 			err = fmt.Errorf("layer %s: %w: %w", l.Digest, cause, err)
 		}
-		if reason, rank := classify(err); rank > bestRank {
-			best, bestReason, bestRank, bestAt = err, reason, rank, i
-		}
+		t.Reject(i, err)
 	}
-	var unchecked []error
-	var others []string // unreadable layers best does not already name
-	for _, f := range unread {
-		switch {
-		case !f.fault:
-			unchecked = append(unchecked, f.err)
-		case f.at != bestAt:
-			others = append(others, f.err.Error())
-		}
-	}
-	if len(unchecked) > 0 {
-		// The unread layer may be the valid one: no verdict, and no
-		// *signature.VerifyError, so that a registry outage is not taken
-		// for an unsigned or untrusted image.
-		err := fmt.Errorf("checking %s in %s: could not read %d of its %d layers: %w",
-			tag, s.Repo, len(unread), len(att.Layers), registry.JoinErrors(unchecked))
-		if len(others) > 0 {
-			err = fmt.Errorf("%w; %s", err, strings.Join(others, "; "))
-		}
-		if best != nil {
-			// %v, not %w: the verdict on the other layers must not make
-			// this error pass for one (signature.ErrMismatch and the like).
-			err = fmt.Errorf("%w; of the other layers none verifies: %v", err, best)
-		}
-		return nil, err
-	}
-	if best == nil {
-		return nil, &signature.VerifyError{Subject: s, Format: "cosign", Reason: signature.ReasonUnsigned,
-			Err: fmt.Errorf("%s holds no simple-signing layer", tag)}
-	}
-	if len(others) > 0 {
-		best = fmt.Errorf("%w; could not read %d other layer(s): %s", best, len(others), strings.Join(others, "; "))
-	}
-	return nil, &signature.VerifyError{Subject: s, Format: "cosign", Reason: bestReason, Err: best}
-}
-
-// readFailure is a layer whose payload could not be read. fault is true
-// when the layer itself is to blame (registry.IsContentFault).
-type readFailure struct {
-	at    int
-	err   error
-	fault bool
+	return nil, t.Err()
 }
 
 // verifyLayer tries every trusted key, then the layer's own certificate

@@ -15,6 +15,7 @@ import (
 	"github.com/signet-project/signet/registry"
 	"github.com/signet-project/signet/signature"
 	"github.com/signet-project/signet/signature/certs"
+	"github.com/signet-project/signet/signature/verdict"
 )
 
 // Name is the format's name in results, reports and --format.
@@ -404,20 +405,11 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 	if err != nil {
 		return nil, err
 	}
-	if len(ds) == 0 {
-		return nil, &signature.VerifyError{Subject: s, Format: Name, Reason: signature.ReasonUnsigned,
-			Err: errors.New("no notation signature (no referrer of type " + ArtifactType + ")")}
-	}
-	examined := ds[:min(len(ds), v.max)]
-	var (
-		best       error
-		bestReason signature.Reason
-		bestRank   = -1
-		bestAt     = -1
-		faults     []readFault
-		failures   []error
-	)
-	for i, d := range examined {
+	t := verdict.Tally{Subject: s, Format: Name, Noun: "signature", Classify: classify,
+		Checking: fmt.Sprintf("notation signatures of %s", s.Name()),
+		Unsigned: errors.New("no notation signature (no referrer of type " + ArtifactType + ")"),
+		Listed:   len(ds), Examined: min(len(ds), v.max)}
+	for i, d := range ds[:t.Examined] {
 		env, err := v.store.Envelope(ctx, s, d)
 		var res *Verified
 		switch {
@@ -427,55 +419,21 @@ func (v *Verifier) Verify(ctx context.Context, s signature.Subject) (*Verified, 
 		case ctx.Err() != nil:
 			return nil, err
 		case registry.IsContentFault(err):
-			faults = append(faults, readFault{at: i, err: err})
+			t.Fault(i, err)
 			if !errors.Is(err, ErrTampered) {
 				err = fmt.Errorf("%w: %w", errUnreadable, err)
 			}
 		default:
-			failures = append(failures, err)
+			t.Unread(err)
 			continue
 		}
 		if err == nil {
 			res.Manifest = d.Digest
 			return res, nil
 		}
-		if reason, rank := classify(err); rank > bestRank {
-			best, bestReason, bestRank, bestAt = fmt.Errorf("signature %s: %w", d.Digest, err), reason, rank, i
-		}
+		t.Reject(i, fmt.Errorf("signature %s: %w", d.Digest, err))
 	}
-	var others []string // unreadable signatures best does not already name
-	for _, f := range faults {
-		if f.at != bestAt {
-			others = append(others, f.err.Error())
-		}
-	}
-	if len(failures) > 0 {
-		err := fmt.Errorf("checking notation signatures of %s: could not read %d of the %d examined: %w",
-			s.Name(), len(failures)+len(faults), len(examined), registry.JoinErrors(failures))
-		if len(others) > 0 {
-			err = fmt.Errorf("%w; %s", err, strings.Join(others, "; "))
-		}
-		if best != nil {
-			// %v, not %w: the verdict on the others must not make this
-			// error pass for one.
-			err = fmt.Errorf("%w; of the other signatures none verifies: %v", err, best)
-		}
-		return nil, err
-	}
-	if len(others) > 0 {
-		best = fmt.Errorf("%w; could not read %d other signature(s): %s", best, len(others), strings.Join(others, "; "))
-	}
-	if len(ds) > v.max {
-		best = fmt.Errorf("%w (examined the first %d of %d signatures)", best, v.max, len(ds))
-	}
-	return nil, &signature.VerifyError{Subject: s, Format: Name, Reason: bestReason, Err: best}
-}
-
-// readFault is a signature that could not be read through its own fault
-// (registry.IsContentFault); at is its place in the listing.
-type readFault struct {
-	at  int
-	err error
+	return nil, t.Err()
 }
 
 // Errors the verifier adds to the envelope's own.
