@@ -17,6 +17,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/signet-project/signet/hsm"
 )
 
 // JournalRecord is one line of a journal: a signature the registry has
@@ -307,39 +309,9 @@ func hasPIN(key string) bool {
 }
 
 // redactKey drops pin-value attributes from a key reference so that
-// journals and reports never hold a PIN; other references pass through.
-// Each attribute goes with its whole value as hsm.ParseURI reads it (up
-// to the next "&", see valueEndInReference), and with one separator. A
-// pin-value in the path, which ParseURI refuses, goes to the same end: its
-// PIN may hold the ";" or "?" that would seem to end it there, and a key
-// that cannot be used loses nothing by losing the attributes after it.
-// (policy.redactKey is its twin for policy messages.)
-func redactKey(key string) string {
-	for {
-		spans := pinValueSpans(key, valueEndInReference)
-		if len(spans) == 0 {
-			return key
-		}
-		key = cutAttr(key, spans[0][0]-len(pinAttr), spans[0][1])
-	}
-}
-
-// cutAttr removes the attribute that starts at start and whose value ends
-// at end, with one separator: the "&" that ended it, or the one before it
-// when it ends the reference. When it took the "?" that began the query
-// (a pin-value in the path), the query that remains gets it back.
-func cutAttr(ref string, start, end int) string {
-	if end == len(ref) {
-		if start > 0 && strings.IndexByte("&;?", ref[start-1]) >= 0 {
-			start--
-		}
-		return ref[:start]
-	}
-	if q := strings.IndexByte(ref, '?'); q > start && q < end {
-		return strings.TrimSuffix(ref[:start], ";") + "?" + ref[end+1:]
-	}
-	return ref[:start] + ref[end+1:]
-}
+// journals and reports never hold a PIN (hsm.RedactPIN says how); other
+// references pass through.
+func redactKey(key string) string { return hsm.RedactPIN(key) }
 
 // ScrubPIN removes the value of every pin-value attribute from a message
 // that quotes user input: a key URI pasted where a reference or a mapping

@@ -425,3 +425,56 @@ func (u *URI) withoutPIN() *URI {
 	}
 	return &c
 }
+
+// RedactPIN drops every pin-value attribute from a key reference, for
+// journals, reports and messages that name a key. An attribute goes with
+// its whole value as ParseURI reads it, up to the next "&" (ParseURI
+// splits the query on "&" alone, so ";", "?", quotes and blanks may be
+// part of the PIN), and with one separator. A pin-value in the path, which
+// ParseURI refuses, goes to the same end: its PIN may hold the ";" or "?"
+// that would seem to end it there, and a reference that cannot be used
+// loses nothing by losing the attributes after it. The attribute name is
+// matched in any case, in any reference, since a reference written wrongly
+// is still the user's secret.
+func RedactPIN(ref string) string {
+	const attr = "pin-value="
+	for {
+		start := indexFold(ref, attr)
+		if start < 0 {
+			return ref
+		}
+		end := len(ref)
+		if j := strings.IndexByte(ref[start+len(attr):], '&'); j >= 0 {
+			end = start + len(attr) + j
+		}
+		ref = cutAttr(ref, start, end)
+	}
+}
+
+// cutAttr removes the attribute that starts at start and whose value ends
+// at end, with one separator: the "&" that ended it, or the one before it
+// when it ends the reference. When it took the "?" that began the query
+// (a pin-value in the path), the query that remains gets it back.
+func cutAttr(ref string, start, end int) string {
+	if end == len(ref) {
+		if start > 0 && strings.IndexByte("&;?", ref[start-1]) >= 0 {
+			start--
+		}
+		return ref[:start]
+	}
+	if q := strings.IndexByte(ref, '?'); q > start && q < end {
+		return strings.TrimSuffix(ref[:start], ";") + "?" + ref[end+1:]
+	}
+	return ref[:start] + ref[end+1:]
+}
+
+// indexFold returns where the first s in ref begins, in any case, or -1.
+// It compares byte for byte: lower-casing ref could change its length.
+func indexFold(ref, s string) int {
+	for i := 0; i+len(s) <= len(ref); i++ {
+		if strings.EqualFold(ref[i:i+len(s)], s) {
+			return i
+		}
+	}
+	return -1
+}

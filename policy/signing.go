@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/signet-project/signet/hsm"
 )
 
 // SigningRule lets one key sign some repositories in some formats. Rules
@@ -197,24 +199,10 @@ func (m keyMatcher) matches(ref string, pub crypto.PublicKey) bool {
 }
 
 // redactKey drops PIN attributes from a key reference before it reaches a
-// message. A pin-value goes with everything up to the next "&", where
-// hsm.ParseURI ends it (it splits the query on "&" alone, so ";", "?" and
-// quotes may be part of the PIN), also in the path, where it does not
-// belong and its PIN may hold the ";" or "?" that would seem to end it.
-// batch.redactKey does the same for journals and reports; policy cannot
-// import batch. pin-source, no secret, is dropped as an attribute.
+// message: every pin-value as hsm.RedactPIN drops it, and pin-source,
+// no secret, as an attribute.
 func redactKey(ref string) string {
-	for {
-		i := indexFold(ref, "pin-value=")
-		if i < 0 {
-			break
-		}
-		end := len(ref)
-		if j := strings.IndexByte(ref[i:], '&'); j >= 0 {
-			end = i + j
-		}
-		ref = cutAttr(ref, i, end)
-	}
+	ref = hsm.RedactPIN(ref)
 	const scheme = "pkcs11:"
 	if len(ref) < len(scheme) || !strings.EqualFold(ref[:len(scheme)], scheme) {
 		return ref
@@ -237,34 +225,6 @@ func redactKey(ref string) string {
 		}
 	}
 	return s
-}
-
-// cutAttr removes the attribute that starts at start and whose value ends
-// at end, with one separator: the "&" that ended it, or the one before it
-// when it ends the reference. When it took the "?" that began the query
-// (a pin-value in the path), the query that remains gets it back.
-func cutAttr(ref string, start, end int) string {
-	if end == len(ref) {
-		if start > 0 && strings.IndexByte("&;?", ref[start-1]) >= 0 {
-			start--
-		}
-		return ref[:start]
-	}
-	if q := strings.IndexByte(ref, '?'); q > start && q < end {
-		return strings.TrimSuffix(ref[:start], ";") + "?" + ref[end+1:]
-	}
-	return ref[:start] + ref[end+1:]
-}
-
-// indexFold returns where the first s in ref begins, in any case, or -1.
-// It compares byte for byte: lower-casing ref could change its length.
-func indexFold(ref, s string) int {
-	for i := 0; i+len(s) <= len(ref); i++ {
-		if strings.EqualFold(ref[i:i+len(s)], s) {
-			return i
-		}
-	}
-	return -1
 }
 
 // SigningRequest is one thing a signing run wants to do: sign a
