@@ -219,7 +219,8 @@ func (f *Format) Name() string { return Name }
 // Sign signs s and pushes the bundle as a referrer of s, unless s already
 // has a signature bundle that verifies with f's key, names s and carries
 // the certificates f's bundles carry, or none when they carry none (then
-// the result is Skipped). Each bundle is verified with the key before it is pushed.
+// the result is Skipped). Each bundle is verified with the key before it
+// is pushed.
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
 	unlock := f.st.refs.Lock(s)
 	defer unlock()
@@ -253,11 +254,11 @@ func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Resul
 //
 // A referrer that cannot be read for a reason of its own
 // (registry.IsContentFault: a signature deleted but still listed in the
-// tag index, say) covers nothing. One that cannot be read because the registry failed does not
-// stop the others from being checked, as one of them may cover s; but when
-// none does, existing fails rather than lets Sign write: the unread one may
-// be the very bundle Sign would repeat, and a failure that persists would
-// add one more copy on every run.
+// tag index, say) covers nothing. One that cannot be read because the
+// registry failed does not stop the others from being checked, as one of
+// them may cover s; but when none does, existing fails rather than lets
+// Sign write: the unread one may be the very bundle Sign would repeat, and
+// a failure that persists would add one more copy on every run.
 func (f *Format) existing(ctx context.Context, s signature.Subject) (v1.Hash, bool, error) {
 	ds, err := f.st.list(ctx, s)
 	if err != nil {

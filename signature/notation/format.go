@@ -117,9 +117,9 @@ func (f *Format) Chain() []*x509.Certificate { return f.chain }
 
 // Sign signs s and pushes the signature as a referrer of s, unless s
 // already has a notation signature with the same certificate chain that
-// has not expired (then the result is Skipped and names that signature). Each envelope is verified before it
-// is pushed, so a faulty HSM or key never publishes a signature that fails
-// verification.
+// has not expired (then the result is Skipped and names that signature).
+// Each envelope is verified before it is pushed, so a faulty HSM or key
+// never publishes a signature that fails verification.
 func (f *Format) Sign(ctx context.Context, s signature.Subject) (signature.Result, error) {
 	unlock := f.store.refs.Lock(s)
 	defer unlock()

@@ -27,9 +27,9 @@ const (
 	// ExpiryAnnotation is signet's own: the envelope's expiry, RFC 3339
 	// UTC, or NoExpiry. It puts the envelope's expiry in the referrers
 	// listing, so that re-signing can tell an expired signature of its
-	// chain from a live one without reading each envelope. Verifiers ignore it, notation's included; a
-	// signature without it (notation's, or an older signet's) has its
-	// envelope read instead.
+	// chain from a live one without reading each envelope. Verifiers
+	// ignore it, notation's included; a signature without it (notation's,
+	// or an older signet's) has its envelope read instead.
 	ExpiryAnnotation = "dev.signet.notation.expiry"
 	// NoExpiry is ExpiryAnnotation's value for a signature that does not
 	// expire.
